@@ -1,0 +1,53 @@
+"""Starting or joining Ray. Local instances bind to 127.0.0.1 with usage stats off.
+
+- inside a Ray job (``RAY_ADDRESS`` set by the job supervisor) or with ``address="auto"``: join that cluster;
+- with ``address="HOST:PORT"`` / ``"ray://..."``: connect to it;
+- otherwise: start a private local instance on 127.0.0.1 (dashboard off unless asked).
+
+Token auth: set ``RAY_AUTH_MODE=token`` and ``RAY_AUTH_TOKEN_PATH`` (or ``RAY_AUTH_TOKEN``) in the environment of the
+head, the workers and the client; Ray attaches the token itself. See README, "Security".
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None, object_store_mb: int | None = None,
+             dashboard: bool = False) -> None:
+    """Start or join Ray once per process (a second call is a no-op)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address and address.startswith(("http://", "https://")):
+        raise ValueError(f"{address} is a dashboard/Jobs address: use it to submit a job (--address on the CLI), "
+                         "not to connect a driver; drivers take HOST:PORT, ray://HOST:PORT or 'auto'")
+    runtime_env = {"env_vars": {"RAY_USAGE_STATS_ENABLED": "0", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+                                "TOKENIZERS_PARALLELISM": "false"}}
+    common = dict(logging_level=logging.WARNING, log_to_driver=True, runtime_env=runtime_env,
+                  ignore_reinit_error=True)
+    if address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=address or os.environ["RAY_ADDRESS"], **common)
+        return
+    store = object_store_mb or int(os.environ.get("ASSAY_RAY_OBJECT_STORE_MB", "2048"))
+    ray.init(num_cpus=num_cpus, object_store_memory=store * 1024 * 1024, include_dashboard=dashboard,
+             dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1", **common)
+    _quiet_ray_data()
+
+
+def _quiet_ray_data() -> None:
+    """Ray Data's own progress bars duplicate ours locally; keep the dashboard's."""
+    try:
+        from ray.data import DataContext
+
+        ctx = DataContext.get_current()
+        ctx.enable_progress_bars = False
+        ctx.print_on_execution_start = False
+    except Exception:  # pragma: no cover - older/newer Ray without these knobs
+        pass

@@ -1,0 +1,79 @@
+"""WARC (`response` HTML records) and WET (`conversion` text records) via warcio; legacy ARC via `arc.py`.
+Gzipped or not."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from warcio.archiveiterator import ArchiveIterator
+
+from pipeline.io import open_binary
+from pipeline.readers.options import ReaderOptions
+from pipeline.schema import Bad, Doc, doc_id
+
+TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/xml", "text/xml")
+
+
+def charset_of(content_type: str) -> str | None:
+    for part in content_type.split(";"):
+        part = part.strip()
+        if part.startswith("charset="):
+            return part[len("charset="):].strip("\"' ") or None
+    return None
+
+
+def payload_to_doc(path: str, offset: int, body: bytes, truncated: bool, ctype: str, url: str | None,
+                   date: str | None, rec_id: str | None, is_text: bool, options: ReaderOptions) -> Doc | Bad:
+    """Checks shared by WARC, WET and ARC payloads: size, binary, empty, encoding."""
+    if truncated:
+        return Bad(path, offset, f"document too large (> max_doc_bytes={options.max_doc_bytes} bytes)", rec_id)
+    if ctype and not ctype.startswith(TEXT_TYPES):
+        return Bad(path, offset, f"binary content (Content-Type: {ctype.split(';')[0]})", rec_id)
+    if b"\x00" in body[:4096]:
+        return Bad(path, offset, "binary content (NUL bytes in payload)", rec_id)
+    if not body.strip():
+        return Bad(path, offset, "empty document", rec_id)
+    did = doc_id(path, offset)
+    if is_text:
+        try:
+            return Doc(id=did, text=body.decode("utf-8"), url=url, date=date, source=path)
+        except UnicodeDecodeError as e:
+            return Bad(path, offset, f"invalid UTF-8 at byte {e.start}", rec_id)
+    return Doc(id=did, url=url, date=date, source=path, html=body, charset=charset_of(ctype))
+
+
+def read_archive(path: str, options: ReaderOptions) -> Iterator[Doc | Bad]:
+    if path.lower().endswith((".arc", ".arc.gz")):
+        from pipeline.readers.arc import read_arc
+
+        yield from read_arc(path, options)
+        return
+    n_docs = 0
+    offset = 0
+    try:
+        with open_binary(path) as fh:
+            it = ArchiveIterator(fh)
+            for record in it:
+                rtype = record.rec_type
+                if rtype not in ("response", "conversion"):
+                    continue
+                headers = record.rec_headers
+                n_docs += 1
+                if rtype == "response" and record.http_headers is None:
+                    offset = it.get_record_offset()
+                    yield Bad(path, offset, "response record without HTTP headers",
+                              headers.get_header("WARC-Record-ID"))
+                    continue
+                src = record.http_headers if rtype == "response" else headers
+                ctype = (src.get_header("Content-Type") or "").lower()
+                body = record.content_stream().read(options.max_doc_bytes + 1)
+                offset = it.get_record_offset()  # (reads the rest of the record)
+                yield payload_to_doc(path, offset, body[: options.max_doc_bytes],
+                                     len(body) > options.max_doc_bytes, ctype,
+                                     headers.get_header("WARC-Target-URI"), headers.get_header("WARC-Date"),
+                                     headers.get_header("WARC-Record-ID"), rtype == "conversion", options)
+    except Exception as e:  # truncated gzip, garbage between records, I/O errors: quarantine the rest of the file
+        yield Bad(path, offset, f"unreadable after offset {offset} ({type(e).__name__}: {e}); "
+                                f"{n_docs} records before it were read")
+        return
+    if n_docs == 0:
+        yield Bad(path, 0, "empty file: no response/conversion records")

@@ -1,0 +1,65 @@
+"""The document record every reader yields and every stage writes."""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+# Columns every stage writes first, in this order; stages add signal columns after them.
+DOC_FIELDS = [
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("text", pa.string(), nullable=False),
+    pa.field("url", pa.string()),
+    pa.field("date", pa.string()),
+    pa.field("source", pa.string()),
+]
+QUARANTINE_SCHEMA = pa.schema([
+    pa.field("file", pa.string()),
+    pa.field("offset", pa.int64()),
+    pa.field("record_id", pa.string()),
+    pa.field("error", pa.string()),
+])
+
+
+@dataclass
+class Doc:
+    """One input document. `html` is set (and `text` empty) until extraction runs."""
+    id: str
+    text: str = ""
+    url: str | None = None
+    date: str | None = None
+    source: str = ""
+    html: bytes | None = None
+    charset: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Bad:
+    """An unreadable input record: where it was and why. Lands in quarantine/."""
+    file: str
+    offset: int
+    error: str
+    record_id: str | None = None
+
+    def __str__(self) -> str:
+        rec = f" record {self.record_id}" if self.record_id else ""
+        return f"{self.file} @ offset {self.offset}{rec}: {self.error}"
+
+
+def doc_id(path: str, offset: int | str) -> str:
+    """Stable id from the source: ``<file name>:<record offset>`` (file name, not full path, so a moved corpus keeps
+    its ids)."""
+    return f"{os.path.basename(str(path))}:{offset}"
+
+
+def shard_name(path: str) -> str:
+    """A file-system-safe, collision-free output name for an input file."""
+    base = os.path.basename(str(path).rstrip("/"))
+    for suffix in (".gz", ".zst", ".warc", ".wet", ".arc", ".jsonl", ".json", ".parquet"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+    base = "".join(c if c.isalnum() or c in "-_." else "_" for c in base)[:80]
+    return f"{base}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
