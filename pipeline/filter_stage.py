@@ -196,10 +196,12 @@ def _to_numpy(col: pa.ChunkedArray) -> np.ndarray:
 
 
 def _signal_array(values: np.ndarray) -> pa.Array:
-    """Signals are float64 (numbers, bools) or string, so every shard has the same schema."""
+    """Signals are float64 (numbers, bools) or string, so every shard has the same schema; a signal a step did not
+    compute (the document was already removed) is null."""
     values = np.asarray(values)
     if values.dtype.kind in "fiub":
-        return pa.array(values.astype(np.float64), pa.float64())
+        values = values.astype(np.float64)
+        return pa.array(values, pa.float64(), mask=np.isnan(values))
     return pa.array([None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values],
                     pa.string())
 

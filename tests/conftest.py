@@ -61,8 +61,10 @@ def ray_cluster(tmp_path_factory):
     tmp.mkdir()
     token_path, token = TOKEN_PATH, TOKEN
     gcs_port, dash_port = free_port(), free_port()
+    # Job drivers run `python -m jobs.X`: put this venv's python first on the cluster's PATH.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
-           "RAY_AUTH_TOKEN_PATH": str(token_path)}
+           "RAY_AUTH_TOKEN_PATH": str(token_path), "PATH": path}
     cmd = [RAY, "start", "--head", f"--port={gcs_port}", "--node-ip-address=127.0.0.1",
            "--dashboard-host=127.0.0.1", f"--dashboard-port={dash_port}", "--include-dashboard=true",
            "--num-cpus=2", f"--memory={6 * 1024**3}", f"--object-store-memory={1536 * 1024**2}",

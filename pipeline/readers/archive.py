@@ -2,6 +2,8 @@
 Gzipped or not."""
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections.abc import Iterator
 
 from warcio.archiveiterator import ArchiveIterator
@@ -41,6 +43,28 @@ def payload_to_doc(path: str, offset: int, body: bytes, truncated: bool, ctype: 
     return Doc(id=did, url=url, date=date, source=path, html=body, charset=charset_of(ctype))
 
 
+class _GzipMembers:
+    """Decompresses member by member and remembers a truncation instead of hiding it.
+
+    warcio's own decompression stops silently at a truncated gzip member (silent loss); here the records of every
+    complete member are delivered and the error is raised after them. Record offsets are therefore offsets into the
+    uncompressed stream (stable for a file, which is what ids need).
+    """
+
+    def __init__(self, raw):
+        self.gz = gzip.GzipFile(fileobj=raw)
+        self.error: Exception | None = None
+
+    def read(self, n: int = -1) -> bytes:
+        if self.error is not None:
+            return b""
+        try:
+            return self.gz.read1(n if n and n > 0 else 1 << 16)
+        except (EOFError, OSError, zlib.error) as e:
+            self.error = e
+            return b""
+
+
 def read_archive(path: str, options: ReaderOptions) -> Iterator[Doc | Bad]:
     if path.lower().endswith((".arc", ".arc.gz")):
         from pipeline.readers.arc import read_arc
@@ -50,7 +74,8 @@ def read_archive(path: str, options: ReaderOptions) -> Iterator[Doc | Bad]:
     n_docs = 0
     offset = 0
     try:
-        with open_binary(path) as fh:
+        with open_binary(path) as raw:
+            fh = _GzipMembers(raw) if path.lower().endswith(".gz") else raw
             it = ArchiveIterator(fh)
             for record in it:
                 rtype = record.rec_type
@@ -71,6 +96,8 @@ def read_archive(path: str, options: ReaderOptions) -> Iterator[Doc | Bad]:
                                      len(body) > options.max_doc_bytes, ctype,
                                      headers.get_header("WARC-Target-URI"), headers.get_header("WARC-Date"),
                                      headers.get_header("WARC-Record-ID"), rtype == "conversion", options)
+        if isinstance(fh, _GzipMembers) and fh.error is not None:
+            raise fh.error
     except Exception as e:  # truncated gzip, garbage between records, I/O errors: quarantine the rest of the file
         yield Bad(path, offset, f"unreadable after offset {offset} ({type(e).__name__}: {e}); "
                                 f"{n_docs} records before it were read")

@@ -1,0 +1,44 @@
+"""Scoring a curation run against the embedded corpus's ground truth (truth.jsonl): where did each kind go?
+
+Used by the curate-quality benchmark and its test. Rows are joined on URL (unique per page in the corpus).
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+
+def _urls(folder: Path, columns=("url",)) -> list[dict]:
+    rows: list[dict] = []
+    for f in sorted(folder.glob("*.parquet")) if folder.exists() else []:
+        names = pq.read_schema(f).names
+        rows += pq.read_table(f, columns=[c for c in columns if c in names]).to_pylist()
+    return rows
+
+
+def outcome_by_kind(out_dir: Path, truth_path: Path, data_dir: Path | None = None) -> dict[str, dict]:
+    """Per kind: documents, share kept, share removed, share quarantined, and the top removal reasons."""
+    out_dir = Path(out_dir)
+    truth = [json.loads(line) for line in Path(truth_path).read_text().splitlines() if line.strip()]
+    kind = {t["url"]: t["kind"] for t in truth}
+    where: dict[str, str] = {}
+    reason: dict[str, str] = {}
+    for r in _urls(data_dir or out_dir / "data"):
+        where[r["url"]] = "kept"
+    for r in _urls(out_dir / "rejects", ("url", "reason")):
+        where[r["url"]] = "removed"
+        reason[r["url"]] = r["reason"]
+    totals: Counter = Counter(kind.values())
+    per: dict[str, Counter] = defaultdict(Counter)
+    reasons: dict[str, Counter] = defaultdict(Counter)
+    for url, k in kind.items():
+        w = where.get(url, "quarantined")
+        per[k][w] += 1
+        if w == "removed":
+            reasons[k][reason[url]] += 1
+    return {k: {"docs": n, "kept": per[k]["kept"] / n, "removed": per[k]["removed"] / n,
+                "quarantined": per[k]["quarantined"] / n, "top_reasons": dict(reasons[k].most_common(3))}
+            for k, n in sorted(totals.items())}
