@@ -38,11 +38,17 @@ def submit_job(stage: str, config: dict, address: str, wait: bool = True, timeou
     """Submit `jobs.<stage>` with `config`; with `wait`, stream its logs and raise if it does not succeed."""
     client = job_client(address, headers)
     entrypoint = f"python -m jobs.{stage} --no-progress --config {shlex.quote(json.dumps(config))}"
-    job_id = client.submit_job(
-        entrypoint=entrypoint,
-        runtime_env={"working_dir": str(REPO), "excludes": EXCLUDES,
-                     "env_vars": {"RAY_USAGE_STATS_ENABLED": "0", "HF_HUB_OFFLINE": "1"}},
-    )
+    runtime_env = {"working_dir": str(REPO), "excludes": EXCLUDES,
+                   "env_vars": {"RAY_USAGE_STATS_ENABLED": "0", "HF_HUB_OFFLINE": "1"}}
+    deadline = time.time() + 90  # a freshly started head answers "No available agent" for a few seconds
+    while True:
+        try:
+            job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env)
+            break
+        except RuntimeError as e:
+            if "No available agent" not in str(e) or time.time() > deadline:
+                raise
+            time.sleep(1.0)
     print(f"[assay] submitted {stage} as Ray job {job_id} to {address}", file=sys.stderr)
     if not wait:
         return job_id

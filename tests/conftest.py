@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import shutil
 import socket
 import subprocess
@@ -68,7 +69,11 @@ def ray_cluster(tmp_path_factory):
     cmd = [RAY, "start", "--head", f"--port={gcs_port}", "--node-ip-address=127.0.0.1",
            "--dashboard-host=127.0.0.1", f"--dashboard-port={dash_port}", "--include-dashboard=true",
            "--num-cpus=2", f"--memory={6 * 1024**3}", f"--object-store-memory={1536 * 1024**2}",
-           f"--temp-dir={tmp / 'ray'}", "--disable-usage-stats"]
+           f"--temp-dir={tmp / 'ray'}", "--disable-usage-stats",
+           # own ports for the agents, so a second Ray on the machine (a local run) cannot take them
+           f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+           f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
+           f"--ray-client-server-port={free_port()}"]
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=180)
     cluster = RayCluster(address=f"127.0.0.1:{gcs_port}", dashboard_url=f"http://127.0.0.1:{dash_port}",
                          token=token, env=env, temp_dir=tmp)
@@ -82,8 +87,32 @@ def ray_cluster(tmp_path_factory):
             ray.shutdown()
         except Exception:
             pass
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        _stop_cluster(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stop_cluster(tmp: Path) -> None:
+    """Stop only this cluster's processes (`ray stop` would also kill any other Ray on the machine)."""
+    def ours() -> list[int]:
+        pids = []
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit() and int(d.name) != os.getpid():
+                try:
+                    if str(tmp).encode() in (d / "cmdline").read_bytes():
+                        pids.append(int(d.name))
+                except OSError:
+                    pass
+        return pids
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in ours():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + 15
+        while ours() and time.time() < deadline:
+            time.sleep(0.2)
 
 
 def _wait_for_dashboard(cluster: RayCluster, timeout: float = 90) -> None:

@@ -1,0 +1,54 @@
+"""Dedupe settings (pydantic, extra keys rejected)."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class DedupeConfig(BaseModel):
+    """Exact + MinHash near-duplicate removal.
+
+    Defaults are FineWeb's: word 5-grams, 112 permutations as 14 bands x 8 rows (threshold ~ (1/14)^(1/8) ~ 0.72).
+    Leave `bands`/`rows` unset (None) to choose them from `threshold` and `num_perm` like datasketch's
+    `optimal_param`; the CLI does that whenever --threshold or --num-perm is given.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    exact: bool = Field(True, description="remove exact duplicates (hash of normalised text)")
+    exact_url: bool = Field(False, description="include the URL in the exact-dedupe key")
+    near: bool = Field(True, description="remove MinHash near-duplicates")
+    threshold: float = Field(0.72, gt=0.0, lt=1.0, description="Jaccard threshold (band choice, --verify cut-off)")
+    num_perm: int = Field(112, ge=2, le=1024, description="MinHash permutations")
+    bands: Optional[int] = Field(14, ge=1, description="LSH bands (None: from threshold/num_perm)")
+    rows: Optional[int] = Field(8, ge=1, description="rows per band (None: from threshold/num_perm)")
+    ngram: int = Field(5, ge=1, le=64, description="word n-gram size of the shingles")
+    seed: int = Field(1, ge=0, description="MinHash permutation seed (datasketch's)")
+    scheme: Literal["affine32", "legacy"] = Field("affine32", description="datasketch permutation scheme")
+    verify: bool = Field(False, description="check candidate pairs with exact Jaccard >= threshold")
+    max_edges_in_memory: int = Field(
+        5_000_000, ge=0,
+        description="edge-count budget for driver-side union-find (~40 bytes/edge); above it, distributed star CC")
+    batch_size: int = Field(2000, ge=1, description="documents per signature batch")
+    shuffle_rows_per_partition: int = Field(2_000_000, ge=1, description="rows per hash partition in groupings")
+    index_in: Optional[str] = Field(None, description="band-hash index of an earlier run to dedupe against")
+    index_out: Optional[str] = Field(None, description="write this run's kept-document index here (Parquet)")
+
+    @model_validator(mode="after")
+    def _check_bands(self) -> "DedupeConfig":
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("set both bands and rows, or neither (then they come from threshold/num_perm)")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands*rows = {self.bands}*{self.rows} exceeds num_perm = {self.num_perm}")
+        if not (self.exact or self.near):
+            raise ValueError("enable exact and/or near dedupe")
+        return self
+
+    def band_rows(self) -> tuple[int, int]:
+        """(bands, rows): explicit, or datasketch's optimal_param(threshold, num_perm)."""
+        if self.bands is not None:
+            return self.bands, self.rows
+        from filters.dedupe.lsh import optimal_param
+
+        return optimal_param(self.threshold, self.num_perm)

@@ -1,0 +1,24 @@
+"""`assay demo`: the main job end to end on the embedded default corpus (what `make demo` runs)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from pipeline.cli.common import ADDRESS_HELP
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo_cmd(
+        output: str = typer.Option("runs/demo", "--output", "-o", help="Output dir for every step."),
+        docs: int = typer.Option(3000, help="Pages in the embedded corpus."),
+        seed: int = typer.Option(0, help="Corpus seed."),
+        address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
+        ablate: bool = typer.Option(True, "--ablate/--no-ablate", help="Train students and fit after curation."),
+    ):
+        """Build the embedded corpus, curate it, make raw/deduped/filtered arms, train tiny students on each,
+        fit L(N,D) per arm and write the report (resumable)."""
+        from pipeline.demo import run_demo
+
+        run_demo(output, docs=docs, seed=seed, address=address, ablate=ablate)

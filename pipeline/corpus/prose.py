@@ -1,0 +1,217 @@
+"""English prose pool from the Python standard library (no network, no third-party data).
+
+Two sources every CPython 3.11 carries:
+- ``pydoc_data.topics.topics``: the language reference rendered as plain text;
+- docstrings of stdlib modules, classes and functions, read with :mod:`ast` from the source files (never imported).
+
+Both are cut into paragraphs, cleaned of reST markup and filtered to prose-like paragraphs (full sentences, no code,
+no lists, no curly braces), so pages built from them pass the Gopher / C4 / FineWeb heuristics. The pool is sorted
+and computed once per process (:func:`prose_pool`).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import json
+import os
+import re
+import sys
+import sysconfig
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+# Stdlib parts that some distributions split into separate packages (Debian: python3-tk, -distutils, -lib2to3,
+# -venv) or that hold tests: skipped so the pool is the same on every CPython 3.11 installation.
+_SKIP_DIRS = {
+    "test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3", "distutils", "ensurepip", "venv",
+    "site-packages", "dist-packages", "__pycache__", "config-3.11-x86_64-linux-gnu",
+}
+_SKIP_FILES = {"turtle.py", "this.py", "antigravity.py", "__phello__.foo.py"}
+
+_ROLE = re.compile(r":[a-zA-Z:]+:`~?([^`<]+?)(?:\s*<[^`]*>)?`")
+_LITERAL = re.compile(r"``([^`]+)``")
+_INTERP = re.compile(r"`([^`]+)`_?")
+_MARKER = re.compile(r"^(\d+[.)]|[-*+\u2022])\s+")
+_PUNCT = "\"'()[],.;:!?*`“”‘’"
+_WS = re.compile(r"\s+")
+_BAD = re.compile(r"[{}<>|\\$@#]|&#?\w+;|\.\.\.|::|==|\+\+|->|\bhttps?:|--|\*\*|\[\d*\]")
+_SENT_END = re.compile(r"[.!?][\"')’”]?$")
+
+
+@dataclass(frozen=True)
+class Article:
+    """A run of prose paragraphs from one source (a reference topic or one module)."""
+
+    title: str
+    source: str
+    paragraphs: tuple[str, ...]
+
+
+def _clean(par: str) -> str:
+    par = _ROLE.sub(r"\1", par)
+    par = _LITERAL.sub(r"\1", par)
+    par = _INTERP.sub(r"\1", par)
+    par = par.replace("\u2026", "...")
+    return _WS.sub(" ", par).strip()
+
+
+def is_prose(par: str) -> bool:
+    """True for a paragraph that reads as English sentences: long enough, ends a sentence, no code-like symbols."""
+    words = par.split()
+    if len(words) < 8 or len(par) > 2500:
+        return False
+    if not _SENT_END.search(par) or not par[0].isalpha():
+        return False
+    if _BAD.search(par):
+        return False
+    # Gopher's alphabetic-word share over spaCy-like tokens: leading/trailing punctuation are tokens of their own
+    n_punct = sum(len(w) - len(w.lstrip(_PUNCT)) + len(w) - len(w.rstrip(_PUNCT)) for w in words)
+    n_alpha = sum(1 for w in words if any(c.isalpha() for c in w))
+    if n_alpha < 0.84 * (len(words) + n_punct):
+        return False
+    lower = {w.lower().strip(",.;:") for w in words}
+    return len(lower & {"the", "a", "is", "of", "to", "and", "in", "be", "that", "this", "it"}) >= 2
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """Split plain text into cleaned prose paragraphs; code blocks, headings and tables are dropped.
+
+    A block is dedented first (notes and list items are prose too); one still indented inside is code.
+    """
+    out = []
+    for block in re.split(r"\n\s*\n", text):
+        lines = textwrap.dedent(block).strip("\n").split("\n")
+        if not lines[0].strip():
+            continue
+        marker = _MARKER.match(lines[0])
+        if marker:
+            width = marker.end()
+            lines = [lines[0][width:]] + [ln[width:] if ln[:width].isspace() else ln for ln in lines[1:]]
+        if any(ln.startswith((" ", "\t")) for ln in lines):
+            continue
+        if lines[0].startswith("..") or any(ln.strip() and set(ln.strip()) <= set("=-*~^#+") for ln in lines):
+            continue
+        par = _clean(" ".join(lines))
+        if is_prose(par):
+            out.append(par)
+    return out
+
+
+def _topic_articles() -> list[Article]:
+    from pydoc_data.topics import topics
+
+    arts = []
+    for key in sorted(topics):
+        text = topics[key]
+        first = text.strip().split("\n", 1)[0].strip()
+        title = first.replace('"', "") if first and len(first) < 80 else key.replace("-", " ").title()
+        pars = split_paragraphs(text)
+        if pars:
+            arts.append(Article(title=title, source=f"pydoc_data.topics:{key}", paragraphs=tuple(pars)))
+    return arts
+
+
+def _docstrings(tree: ast.Module) -> list[str]:
+    docs = []
+    nodes = [tree] + [n for n in ast.walk(tree) if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+    for node in nodes:
+        doc = ast.get_docstring(node, clean=True)
+        if doc:
+            docs.append(doc)
+    return docs
+
+
+def stdlib_files() -> list[Path]:
+    """Sorted stdlib ``.py`` files used for docstrings (tests and distro-split packages skipped)."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not d.startswith(("config-", "."))]
+        for name in filenames:
+            if name.endswith(".py") and name not in _SKIP_FILES and not name.startswith("test_"):
+                files.append(Path(dirpath, name))
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _module_title(rel: str) -> str:
+    mod = rel[:-3].replace("/", ".").removesuffix(".__init__")
+    return f"The {mod} module"
+
+
+def _docstring_articles() -> list[Article]:
+    root = Path(sysconfig.get_paths()["stdlib"])
+    arts = []
+    for path in stdlib_files():
+        rel = path.relative_to(root).as_posix()
+        try:
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (SyntaxError, ValueError, OSError):
+            continue
+        pars = [p for doc in _docstrings(tree) for p in split_paragraphs(doc)]
+        if pars:
+            arts.append(Article(title=_module_title(rel), source=f"stdlib:{rel}", paragraphs=tuple(pars)))
+    return arts
+
+
+def _build_pool() -> tuple[Article, ...]:
+    seen: set[str] = set()
+    out = []
+    for art in _topic_articles() + _docstring_articles():
+        pars = tuple(p for p in art.paragraphs if not (p in seen or seen.add(p)))
+        if pars:
+            out.append(Article(art.title, art.source, pars))
+    if not out:
+        raise RuntimeError("no prose found in the standard library (pydoc_data and stdlib sources missing?)")
+    return tuple(out)
+
+
+def _cache_file() -> Path | None:
+    """Cache path keyed by this module's code, the Python version and the stdlib files' sizes and mtimes.
+
+    ``ASSAY_CACHE_DIR`` (default ``~/.cache/assay``) sets the folder; ``ASSAY_CACHE_DIR=off`` disables the cache.
+    """
+    root = os.environ.get("ASSAY_CACHE_DIR") or str(Path.home() / ".cache" / "assay")
+    if root == "off":
+        return None
+    import pydoc_data.topics
+
+    key = hashlib.sha256(Path(__file__).read_bytes() + sys.version.encode())
+    for path in [Path(pydoc_data.topics.__file__)] + stdlib_files():
+        st = path.stat()
+        key.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return Path(root) / f"prose-pool-{key.hexdigest()[:24]}.json"
+
+
+@functools.lru_cache(maxsize=1)
+def prose_pool() -> tuple[Article, ...]:
+    """All articles (reference topics, then stdlib modules by path); a repeated paragraph is kept once.
+
+    Parsing the stdlib takes seconds, so the pool is cached on disk (see :func:`_cache_file`) and in memory.
+    """
+    cache = _cache_file()
+    if cache is not None and cache.exists():
+        try:
+            rows = json.loads(cache.read_text(encoding="utf-8"))
+            return tuple(Article(r["title"], r["source"], tuple(r["paragraphs"])) for r in rows)
+        except (ValueError, KeyError, TypeError):
+            pass  # corrupt cache: rebuild
+    pool = _build_pool()
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps([{"title": a.title, "source": a.source, "paragraphs": list(a.paragraphs)}
+                                       for a in pool], ensure_ascii=False), encoding="utf-8")
+            os.replace(tmp, cache)
+        except OSError:
+            pass  # read-only home: no cache
+    return pool
+
+
+@functools.lru_cache(maxsize=1)
+def all_paragraphs() -> tuple[str, ...]:
+    """Every paragraph of the pool, in pool order."""
+    return tuple(p for art in prose_pool() for p in art.paragraphs)
