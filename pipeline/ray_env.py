@@ -32,8 +32,12 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, object_sto
                                 "TOKENIZERS_PARALLELISM": "false"}}
     common = dict(logging_level=logging.WARNING, log_to_driver=True, runtime_env=runtime_env,
                   ignore_reinit_error=True)
-    if address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=address or os.environ["RAY_ADDRESS"], **common)
+    if address:
+        ray.init(address=address, **common)
+        return
+    if os.environ.get("RAY_ADDRESS"):  # inside a Ray job: the job's runtime env already applies
+        common.pop("runtime_env")
+        ray.init(address=os.environ["RAY_ADDRESS"], **common)
         return
     store = object_store_mb or int(os.environ.get("ASSAY_RAY_OBJECT_STORE_MB", "2048"))
     ray.init(num_cpus=num_cpus, object_store_memory=store * 1024 * 1024, include_dashboard=dashboard,

@@ -1,0 +1,54 @@
+"""Config validation messages, fsspec URL inputs, atomic writes, the conservation check."""
+from __future__ import annotations
+
+import pytest
+
+from pipeline.config import ConfigError, load_config
+from pipeline.curate import CurateJob
+from pipeline.io import expand_inputs, write_json_atomic
+from pipeline.manifest import ConservationError, StageCounts, check_conservation
+from pipeline.readers import read_path
+from pipeline.schema import Doc
+from tests.helpers import PROSE, write_jsonl
+
+
+def test_config_errors_name_the_key_and_the_allowed_values(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("inputs: [a]\noutput: o\nfilter:\n  extractor: lynx\n  heuristics:\n    gopher_quality:\n"
+                   "      min_doc_wordz: 3\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(CurateJob, cfg)
+    msg = str(err.value)
+    assert "filter.extractor" in msg and "'trafilatura' or 'resiliparse'" in msg
+    assert "unknown key 'filter.heuristics.gopher_quality.min_doc_wordz'" in msg and "min_doc_words" in msg
+    toml = tmp_path / "c.toml"
+    toml.write_text('inputs = ["a"]\noutput = "o"\n[filter.language]\nthreshold = 0.9\n')
+    assert load_config(CurateJob, toml, {"filter": {"workers": 3}}).filter.language.threshold == 0.9
+
+
+def test_fsspec_url_inputs(tmp_path):
+    (tmp_path / "d").mkdir()
+    write_jsonl(tmp_path / "d" / "a.jsonl", [{"id": "x", "text": PROSE}])
+    (tmp_path / "d" / ".hidden.jsonl").write_text("{}\n")
+    url = f"file://{tmp_path}/d"
+    paths = expand_inputs([url])
+    assert paths == [f"file://{tmp_path}/d/a.jsonl"]
+    docs = list(read_path(paths[0]))
+    assert isinstance(docs[0], Doc) and docs[0].text == PROSE and docs[0].id == "x"
+    with pytest.raises(FileNotFoundError, match="no input files match"):
+        expand_inputs([str(tmp_path / "nothing*.jsonl")])
+
+
+def test_atomic_writes_leave_no_partial_file(tmp_path):
+    target = tmp_path / "m.json"
+    with pytest.raises(TypeError):
+        write_json_atomic({("tuple", "keys"): "cannot be JSON"}, target)
+    assert not target.exists() and not list(tmp_path.iterdir())
+    write_json_atomic({"a": 1}, target)
+    assert target.read_text().strip().startswith("{")
+
+
+def test_conservation_violation_fails_loudly():
+    check_conservation(StageCounts(10, 5, {"x": 3}, 2))
+    with pytest.raises(ConservationError, match="input=10 but kept=5"):
+        check_conservation(StageCounts(10, 5, {"x": 3}, 1))
