@@ -7,8 +7,8 @@ Run from the repository root (main venv):
 
 1. Builds the embedded corpus (``pipeline.corpus.build_corpus``) under ``.bench/dedupe/warc-<N>-<seed>/`` and
    extracts each WARC response with resiliparse (``pipeline.extract``). Texts are cached as
-   ``.bench/dedupe/docs-<N>-<seed>.parquet`` (id, url, text; empty extractions dropped) and the truth as ``truth-<N>-<seed>.parquet``
-   (id, cluster, dup_of); every tool reads the same Parquet file.
+   ``.bench/dedupe/docs-<N>-<seed>.parquet`` (id, url, text; empty extractions dropped) and the truth as
+   ``truth-<N>-<seed>.parquet`` (id, cluster, dup_of, kind); every tool reads the same Parquet file.
 2. Creates the peer venvs under ``.bench/`` if missing (pip only; torch pinned to 2.13.0 if anything wants it):
    datatrove (reuses ``.venv-bench`` when it imports datatrove), text-dedup, rensa + datasketch.
 3. Runs each tool in its own subprocess (``benchmarks/dedupe_peers.py <tool>``), one after the other: the runner
@@ -43,12 +43,13 @@ TORCH_PIN = "torch==2.13.0"
 # tool -> (venv dir relative to ROOT, pip requirements); "main" = this interpreter
 VENVS = {
     "assay": ("main", []),
+    "assay-verify": ("main", []),
     "datasketch": (".bench/venv-rensa", ["rensa", "datasketch", "pyarrow"]),
     "rensa": (".bench/venv-rensa", ["rensa", "datasketch", "pyarrow"]),
     "datatrove": (".bench/venv-datatrove", ["datatrove[processing]", "spacy", "pyarrow"]),
     "textdedup": (".bench/venv-textdedup", ["text-dedup"]),
 }
-TOOLS = ["assay", "datatrove", "textdedup", "datasketch", "rensa"]
+TOOLS = ["assay", "datatrove", "textdedup", "datasketch", "rensa"]  # also: assay-verify (DedupeConfig(verify=True))
 PYTHON_PEERS = ["datatrove", "textdedup", "datasketch"]
 
 
@@ -295,7 +296,8 @@ def main() -> None:
     load = os.getloadavg()
     header = (f"### {n_docs:,} documents (corpus --docs {args.docs} --seed {args.seed}), word {args.ngram}-grams, "
               f"{args.bands} bands x {args.rows} rows\n\n{platform.node()}, {os.cpu_count()} cores, load average "
-              f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} at the end, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+              f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} at the end, "
+              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
     md = header + "\n" + table(rows, n_docs) + "\n"
     if args.ray:
         rr = run_ray_stage(texts_path, work, args)

@@ -4,8 +4,8 @@
 
 Reads the (id, url, text) Parquet, runs TOOL's MinHash dedupe (word `ngram`-grams, `bands` x `rows`), and writes
 ``DIR/kept.txt`` (kept ids, one a line) and ``DIR/result.json`` (``seconds``: the dedupe's wall time with the texts
-already in memory, plus tool notes). TOOL: assay | datasketch | rensa | datatrove | textdedup. Needs only the
-standard library + pyarrow + the tool itself (assay: the repository on PYTHONPATH).
+already in memory, plus tool notes). TOOL: assay | assay-verify | datasketch | rensa | datatrove | textdedup.
+Needs only the standard library + pyarrow + the tool itself (assay: the repository on PYTHONPATH).
 """
 from __future__ import annotations
 
@@ -37,12 +37,12 @@ def load(path: Path) -> tuple[list[str], list[str]]:
 
 
 # --------------------------------------------------------------------------------------------- runners
-def run_assay(ids, texts, a, work):
+def run_assay(ids, texts, a, work, verify=False):
     """assay's in-process library: exact + MinHash LSH + union-find, smallest id kept."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo, ahead of benchmarks/filters.py
     from filters.dedupe import DedupeConfig, dedupe_texts
 
-    cfg = DedupeConfig(ngram=a.ngram, bands=a.bands, rows=a.rows, num_perm=a.bands * a.rows)
+    cfg = DedupeConfig(ngram=a.ngram, bands=a.bands, rows=a.rows, num_perm=a.bands * a.rows, verify=verify)
     t0 = time.perf_counter()
     res = dedupe_texts(texts, ids=ids, cfg=cfg)
     secs = time.perf_counter() - t0
@@ -167,8 +167,9 @@ def run_textdedup(ids, texts, a, work):
 
     out = work / "textdedup-out"
     shutil.rmtree(out, ignore_errors=True)
-    argv = ["--path", "parquet", "--data_files", str(a.input), "--split", "train", "--cache_dir", str(work / "hf-cache"),
-            "--output", str(out), "--column", "text", "--num_proc", "1", "--ngram", str(a.ngram),
+    argv = ["--path", "parquet", "--data_files", str(a.input), "--split", "train",
+            "--cache_dir", str(work / "hf-cache"), "--output", str(out), "--column", "text", "--num_proc", "1",
+            "--ngram", str(a.ngram),
             "--num_perm", str(a.bands * a.rows), "--b", str(a.bands), "--r", str(a.rows), "--min_length", "0",
             "--seed", "42"]
     t0 = time.perf_counter()
@@ -179,8 +180,13 @@ def run_textdedup(ids, texts, a, work):
                               "note": "time includes load_dataset + save_to_disk"}
 
 
-RUNNERS = {"assay": run_assay, "datasketch": run_datasketch, "rensa": run_rensa, "datatrove": run_datatrove,
-           "textdedup": run_textdedup}
+def run_assay_verify(ids, texts, a, work):
+    """assay with `verify=True`: candidate edges kept only if the exact shingle Jaccard >= threshold (0.72)."""
+    return run_assay(ids, texts, a, work, verify=True)
+
+
+RUNNERS = {"assay": run_assay, "assay-verify": run_assay_verify, "datasketch": run_datasketch, "rensa": run_rensa,
+           "datatrove": run_datatrove, "textdedup": run_textdedup}
 
 
 def main() -> None:
