@@ -87,7 +87,7 @@ def test_token_protected_cluster_refuses_requests_without_the_token(ray_cluster)
         assert err.value.code == code
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
     env.update(RAY_AUTH_MODE="disabled", HOME=str(ray_cluster.temp_dir))
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "filter", "x.jsonl", "-o", "/tmp/never",
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "filter", "x.jsonl", "-o", "never-written",
                            "--address", ray_cluster.dashboard_url], env=env, capture_output=True, text=True,
                           timeout=120, cwd=REPO)
     assert proc.returncode != 0 and ("401" in proc.stderr + proc.stdout or "Unauthorized" in proc.stderr)

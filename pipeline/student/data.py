@@ -77,17 +77,10 @@ def iter_file_texts(path: Path, text_field: str = "text") -> Iterator[str]:
     elif name.endswith(".txt"):
         yield path.read_text(encoding="utf-8")
     else:
-        with _open_text(path) as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-                if not isinstance(rec, dict) or not isinstance(rec.get(text_field), str):
-                    raise ValueError(f"{path}:{lineno}: record has no string field {text_field!r}")
-                yield rec[text_field]
+        for lineno, rec in iter_jsonl(path):
+            if not isinstance(rec, dict) or not isinstance(rec.get(text_field), str):
+                raise ValueError(f"{path}:{lineno}: record has no string field {text_field!r}")
+            yield rec[text_field]
 
 
 def iter_texts(paths: Iterable[str | os.PathLike], text_field: str = "text") -> Iterator[str]:
@@ -214,3 +207,15 @@ def cache_summary(cache: TokenCache) -> dict:
     d = asdict(cache)
     d["path"] = str(cache.path)
     return d
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, object]]:
+    """(line number, parsed record) for every non-blank line of a JSONL(.gz/.zst) file; bad JSON names file:line."""
+    with _open_text(Path(path)) as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None

@@ -10,7 +10,6 @@ Every scored text is prefixed with EOS (the document boundary the students were 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -18,19 +17,14 @@ import torch.nn.functional as F
 
 
 def _records(path: str | Path, required: tuple[str, ...]) -> list[dict]:
+    from .data import iter_jsonl
+
     out = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-            missing = [k for k in required if k not in rec]
-            if missing:
-                raise ValueError(f"{path}:{lineno}: missing field(s) {missing}")
-            out.append(rec)
+    for lineno, rec in iter_jsonl(path):
+        missing = [k for k in required if not isinstance(rec, dict) or k not in rec]
+        if missing:
+            raise ValueError(f"{path}:{lineno}: missing field(s) {missing}")
+        out.append(rec)
     if not out:
         raise ValueError(f"{path}: no records")
     return out
