@@ -63,44 +63,18 @@ def prepare(docs: int, seed: int) -> tuple[Path, Path]:
     texts_path, truth_path = CACHE / f"docs-{docs}-{seed}.parquet", CACHE / f"truth-{docs}-{seed}.parquet"
     if texts_path.exists() and truth_path.exists():
         return texts_path, truth_path
-    from pipeline.corpus import TRUTH_FILE, build_corpus
-    from pipeline.extract import ExtractionError, extract
-    from pipeline.readers import read_path
-    from pipeline.schema import Doc
+    from corpus_texts import extracted_corpus  # (benchmarks/ is on sys.path: scripts run from it)
 
-    warc_dir = CACHE / f"warc-{docs}-{seed}"
-    t0 = time.perf_counter()
-    info = build_corpus(warc_dir, docs=docs, seed=seed, docs_per_file=5000, workers=2)
-    print(f"built corpus of {docs} pages in {time.perf_counter() - t0:.0f}s: {info['counts']}", file=sys.stderr)
-    truth = {}
-    with open(warc_dir / TRUTH_FILE) as fh:
-        for line in fh:
-            row = json.loads(line)
-            truth[row["url"]] = row
     cols: dict[str, list] = {"id": [], "url": [], "text": []}
     tcols: dict[str, list] = {"id": [], "cluster": [], "dup_of": [], "kind": []}
-    t0 = time.perf_counter()
-    for path in sorted(warc_dir.glob("corpus-*.warc.gz")):
-        for d in read_path(str(path)):
-            if not isinstance(d, Doc):
-                continue
-            try:
-                text = d.text or extract(d.html, d.charset, "resiliparse")
-            except ExtractionError:
-                continue
-            if not text.strip():  # every tool gets the same non-empty texts (datatrove's readers skip empty ones)
-                continue
-            if d.url not in truth:
-                raise ValueError(f"{path}: record {d.id} has URL {d.url!r} not in {TRUTH_FILE}")
-            t = truth[d.url]
-            cols["id"].append(d.id)
-            cols["url"].append(d.url)
-            cols["text"].append(text)
-            tcols["id"].append(d.id)
-            tcols["cluster"].append(int(t["cluster"]))
-            tcols["dup_of"].append(t["dup_of"])
-            tcols["kind"].append(t["kind"])
-    print(f"extracted {len(cols['id'])} texts in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+    for doc_id, url, text, t in extracted_corpus(CACHE / f"warc-{docs}-{seed}", docs, seed):
+        cols["id"].append(doc_id)
+        cols["url"].append(url)
+        cols["text"].append(text)
+        tcols["id"].append(doc_id)
+        tcols["cluster"].append(int(t["cluster"]))
+        tcols["dup_of"].append(t["dup_of"])
+        tcols["kind"].append(t["kind"])
     for path, table in ((texts_path, cols), (truth_path, tcols)):
         tmp = path.with_suffix(".tmp")
         pq.write_table(pa.table(table), tmp)

@@ -62,34 +62,10 @@ def corpus_texts(docs: int, seed: int) -> Path:
 
 
 def _from_pipeline_corpus(docs: int, seed: int) -> list[dict]:
-    from pipeline.corpus import TRUTH_FILE, build_corpus
-    from pipeline.extract import ExtractionError, extract
-    from pipeline.readers import read_path
-    from pipeline.schema import Doc
+    from corpus_texts import extracted_corpus  # (benchmarks/ is on sys.path: scripts run from it)
 
-    warc_dir = CACHE / f"warc-{docs}-{seed}"
-    t0 = time.perf_counter()
-    info = build_corpus(warc_dir, docs=docs, seed=seed, docs_per_file=5000, workers=2)
-    print(f"built corpus {docs} docs in {time.perf_counter() - t0:.0f}s: {info['counts']}", file=sys.stderr)
-    kinds = {}
-    with open(warc_dir / TRUTH_FILE) as fh:
-        for line in fh:
-            row = json.loads(line)
-            kinds[row["url"]] = row["kind"]
-    rows = []
-    t0 = time.perf_counter()
-    for path in sorted(warc_dir.glob("*.warc.gz")):
-        for d in read_path(str(path)):
-            if not isinstance(d, Doc):
-                continue
-            try:
-                text = d.text or extract(d.html, d.charset, extractor="resiliparse")
-            except ExtractionError:
-                continue
-            if text.strip():
-                rows.append({"id": d.id, "kind": kinds.get(d.url, "?"), "text": text})
-    print(f"extracted {len(rows)} texts in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
-    return rows
+    return [{"id": i, "kind": t["kind"], "text": text}
+            for i, _url, text, t in extracted_corpus(CACHE / f"warc-{docs}-{seed}", docs, seed)]
 
 
 def _from_stdlib_docs(docs: int, seed: int) -> list[dict]:
