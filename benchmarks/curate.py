@@ -33,15 +33,15 @@ def main() -> None:
 
     out = Path(args.out) / f"{args.docs}-{args.seed}"
     corpus = out / "corpus"
-    if not (corpus / "truth.jsonl").exists():
+    if not (corpus / TRUTH_FILE).exists():
         info = build_corpus(corpus, docs=args.docs, seed=args.seed, docs_per_file=1000, workers=2)
         print(f"corpus: {info['docs']} pages in {info['wall_s']:.1f} s", file=sys.stderr)
     t0 = time.perf_counter()
     m = run_curate(CurateJob(inputs=sorted(str(p) for p in corpus.glob("*.warc.gz")), output=str(out / "curated"),
                              filter={"extractor": args.extractor}), progress=False)
     wall = time.perf_counter() - t0
-    kinds = outcome_by_kind(out / "curated", corpus / "truth.jsonl")
-    clusters = duplicate_clusters(out / "curated", corpus / "truth.jsonl")
+    kinds = outcome_by_kind(out / "curated", corpus / TRUTH_FILE)
+    clusters = duplicate_clusters(out / "curated", corpus / TRUTH_FILE)
     print(f"\ncurate: {m['input']} docs in {wall:.1f} s wall = {m['input'] / wall:.1f} docs/s on "
           f"{os.cpu_count()} cores; kept {m['kept']}, quarantined {m['quarantined']}")
     print("\n| kind | docs | kept | removed | quarantined | top reasons |\n|---|--:|--:|--:|--:|---|")

@@ -164,7 +164,7 @@ def main() -> None:
         for rep in range(args.repeats):
             out = work / f"run-{name}"
             shutil.rmtree(out, ignore_errors=True)
-            tc = TrainConfig(data=[str(corpus)], tokenizer=str(tok_dir), out_dir=str(out), model=cfg,
+            tc = TrainConfig(data=[str(corpus)], tokenizer=str(tok_dir), output=str(out), model=cfg,
                              tokens=args.steps * batch * seq, seq_len=seq, batch_size=batch, lr=1e-3,
                              device=args.device, export=False, log_every=10, threads=args.threads,
                              compile="on" if compile_ else "off", dtype="bfloat16" if cuda else "float32")

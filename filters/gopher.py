@@ -9,6 +9,8 @@ import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from filters.hashing import MIX
 from pydantic import BaseModel, ConfigDict
 
 from filters.base import reasons_array
@@ -140,7 +142,7 @@ class GopherRepetitionConfig(BaseModel):
     dup_n_grams: list[tuple[int, float]] = [(5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10)]
 
 
-_MULT = np.uint64(0x9E3779B97F4A7C15)
+_MULT = MIX
 
 
 def ngram_keys(ids: np.ndarray, n: int) -> np.ndarray:

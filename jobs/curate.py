@@ -1,8 +1,7 @@
-"""Ray job: curate (read, extract, language ID, filter, dedupe). `python -m jobs.curate --config CFG`"""
+"""Ray job: `python -m jobs.curate --config CFG` (the same typed config as `assay curate`; see `assay curate --help`)."""
 import sys
 
 from jobs.entry import main
-from pipeline.curate import CurateJob, run_curate
 
 if __name__ == "__main__":
-    sys.exit(main(CurateJob, run_curate, __doc__))
+    sys.exit(main("curate"))

@@ -1,8 +1,7 @@
-"""Ray job: the filter stage alone. `python -m jobs.filter --config CFG`"""
+"""Ray job: `python -m jobs.filter --config CFG` (the same typed config as `assay filter`; see `assay filter --help`)."""
 import sys
 
 from jobs.entry import main
-from pipeline.curate import FilterJob, run_filter
 
 if __name__ == "__main__":
-    sys.exit(main(FilterJob, run_filter, __doc__))
+    sys.exit(main("filter"))

@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.corpus import TRUTH_FILE
 from pipeline.io import write_parquet_atomic, write_text_atomic
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,33 +55,31 @@ def make_arm(src: Path, dst: Path, drop: set[str]) -> int:
 
 
 def run_demo(out: Path, docs: int = 3000, seed: int = 0, address: str | None = None, ablate: bool = True) -> Path:
-    from filters.dedupe.config import DedupeConfig
-    from pipeline.ablate import AblateConfig, run_ablate
     from pipeline.config import load_config
     from pipeline.corpus import build_corpus
-    from pipeline.curate import CurateJob, FilterJob, run_curate, run_filter
-    from pipeline.dedupe_stage import run_dedupe
+    from pipeline.stage import RunContext
+    from pipeline.stages.ablate import AblateConfig, run_ablate
+    from pipeline.stages.curate import CurateJob, run_curate
+    from pipeline.stages.dedupe import DedupeJob, run_dedupe
+    from pipeline.stages.filter import FilterJob, run_filter
 
     out = Path(out).resolve()
+    ctx = RunContext(address=address)
     corpus = out / "corpus"
-    if not (corpus / "truth.jsonl").exists():
+    if not (corpus / TRUTH_FILE).exists():
         _say(f"building the embedded corpus: {docs} pages, seed {seed}")
         info = build_corpus(corpus, docs=docs, seed=seed, docs_per_file=250)
         _say(f"corpus: {info['counts']}")
-    warcs = sorted(str(p) for p in corpus.glob("*.warc.gz"))
 
     _say("curate: extract, language ID, Gopher/C4/FineWeb filters, exact + MinHash dedupe")
-    if not (out / "curate" / "manifest.json").exists():
-        run_curate(CurateJob(inputs=warcs, output=str(out / "curate")), address)
+    run_curate(CurateJob(inputs=[str(corpus)], output=str(out / "curate")), ctx)
     off = {k: {"enabled": False} for k in ("gopher_repetition", "gopher_quality", "c4", "fineweb", "hash_dump")}
     _say("raw arm: extraction and language ID only")
-    if not (out / "raw" / "manifest.json").exists():
-        run_filter(FilterJob(inputs=warcs, output=str(out / "raw"), filter={"heuristics": off}), address)
+    run_filter(FilterJob(inputs=[str(corpus)], output=str(out / "raw"), filter={"heuristics": off}), ctx)
     _say("deduped arm: raw + exact and MinHash dedupe")
-    if not (out / "dedupe" / "manifest.json").exists():
-        run_dedupe([str(out / "raw" / "data")], out / "dedupe", DedupeConfig(), address=address)
+    run_dedupe(DedupeJob(inputs=[str(out / "raw")], output=str(out / "dedupe")), ctx)
 
-    drop, clean = heldout_urls(corpus / "truth.jsonl")
+    drop, clean = heldout_urls(corpus / TRUTH_FILE)
     arms = {"raw": out / "raw" / "data", "deduped": out / "dedupe" / "data", "filtered": out / "curate" / "data"}
     sizes = {name: make_arm(src, out / "arms" / name, drop) for name, src in arms.items()}
     raw_rows = pq.read_table(out / "raw" / "data").select(["url", "text"]).to_pylist()
@@ -93,6 +92,6 @@ def run_demo(out: Path, docs: int = 3000, seed: int = 0, address: str | None = N
         "demo": str(out), "raw": str(out / "arms" / "raw"), "deduped": str(out / "arms" / "deduped"),
         "filtered": str(out / "arms" / "filtered")}})
     _say("ablate: tiny students on each arm, L(N,D) fits and the compute-multiplier report")
-    report_dir = run_ablate(cfg, address)
+    report_dir = run_ablate(cfg, ctx)
     _say(f"done. Report: {report_dir}")
     return report_dir

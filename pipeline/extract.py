@@ -1,24 +1,57 @@
-"""HTML to text with a maintained extractor (trafilatura or resiliparse), under a per-document time limit.
+"""HTML to text with a maintained extractor (trafilatura or resiliparse), under a hard per-page limit.
 
-`extract(html_bytes, charset)` returns the main text ("" when the page has none). Time-outs raise
-`ExtractionTimeout`; other extractor failures raise `ExtractionError`. Callers count both.
+`extract(html, charset, extractor)` runs an extractor in this process. `Extraction` is what stages use: it runs the
+extractor in a child process (`python -m pipeline.extract_worker`) and kills it when a page takes longer than
+`timeout_s`, because a time limit inside the process (SIGALRM) cannot interrupt native code: a page of 50k nested
+`<div>` keeps resiliparse's C parser busy for minutes. Cheap pre-checks (size, tag-nesting depth) refuse the most
+hostile pages before any extractor sees them. Every refused, timed-out or crashed page becomes a quarantine row
+with a reason (`extraction_too_large`, `extraction_too_deep`, `extraction_timeout`, `extraction_crashed`,
+`extraction_failed`); the shard goes on.
 """
 from __future__ import annotations
 
 import contextlib
+import os
+import pickle
+import re
+import select
 import signal
+import struct
+import subprocess
+import sys
 import threading
+import time
 from typing import Literal
 
-Extractor = Literal["trafilatura", "resiliparse"]
+from pydantic import BaseModel, ConfigDict, Field
+
+ExtractorName = Literal["trafilatura", "resiliparse"]
+
+
+class ExtractionConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    extractor: ExtractorName = Field("trafilatura", description="HTML text extractor")
+    timeout_s: float = Field(5.0, ge=0, description="hard per-page time limit in seconds (0 = none)")
+    isolation: Literal["process", "none"] = Field(
+        "process", description="process: extract in a child process that is killed at the time limit; none: in "
+                               "this process with a SIGALRM limit (cannot stop native code)")
+    max_html_bytes: int = Field(5_000_000, gt=0, description="larger pages are quarantined unparsed")
+    max_depth: int = Field(1_000, gt=0, description="pages whose tags nest deeper are quarantined unparsed")
+    memory_mb: int = Field(4096, ge=256, description="address-space limit of the extraction process")
 
 
 class ExtractionError(RuntimeError):
-    pass
+    """A page could not be extracted; `reason` is its quarantine code."""
+
+    def __init__(self, message: str, reason: str = "extraction_failed"):
+        super().__init__(message)
+        self.reason = reason
 
 
 class ExtractionTimeout(ExtractionError):
-    pass
+    def __init__(self, message: str):
+        super().__init__(message, "extraction_timeout")
 
 
 def decode_html(body: bytes, charset: str | None = None) -> str:
@@ -34,6 +67,55 @@ def decode_html(body: bytes, charset: str | None = None) -> str:
         from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
         return bytes_to_str(body, detect_encoding(body))
+
+
+# ------------------------------------------------------------------------------------------------- the extractors
+def _trafilatura(html: str) -> str:
+    import trafilatura
+
+    return trafilatura.extract(html, favor_precision=True, include_comments=False, include_tables=False,
+                               deduplicate=False) or ""
+
+
+def _resiliparse(html: str) -> str:
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    tree = HTMLTree.parse(html)
+    return extract_plain_text(tree, main_content=True, alt_texts=False, links=False, list_bullets=True,
+                              noscript=False) or ""
+
+
+EXTRACTORS = {"trafilatura": _trafilatura, "resiliparse": _resiliparse}
+
+# ------------------------------------------------------------------------------------------------- pre-checks
+_TAG = re.compile(rb"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*?(/?)>")
+_VOID = {b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input", b"link", b"meta", b"param", b"source",
+         b"track", b"wbr", b"p", b"li", b"option", b"td", b"tr", b"th", b"dt", b"dd"}  # + often-unclosed tags
+
+
+def nesting_depth(html: bytes, limit: int) -> int:
+    """An upper estimate of the tag-nesting depth, stopping early once it exceeds `limit`. Pages with few tags
+    are not scanned (they cannot nest deeply)."""
+    if html.count(b"<") <= limit:
+        return 0
+    depth = 0
+    for m in _TAG.finditer(html):
+        name = m.group(2).lower()
+        if name in _VOID or m.group(3):
+            continue
+        depth = depth - 1 if m.group(1) else depth + 1
+        if depth > limit:
+            return depth
+    return max(depth, 0)
+
+
+def precheck(body: bytes, cfg: ExtractionConfig) -> None:
+    if len(body) > cfg.max_html_bytes:
+        raise ExtractionError(f"page of {len(body)} bytes exceeds max_html_bytes={cfg.max_html_bytes}",
+                              "extraction_too_large")
+    if nesting_depth(body, cfg.max_depth) > cfg.max_depth:
+        raise ExtractionError(f"tags nest deeper than max_depth={cfg.max_depth}", "extraction_too_deep")
 
 
 @contextlib.contextmanager
@@ -55,27 +137,9 @@ def time_limit(seconds: float):
         signal.signal(signal.SIGALRM, old)
 
 
-def _trafilatura(html: str) -> str:
-    import trafilatura
-
-    return trafilatura.extract(html, favor_precision=True, include_comments=False, include_tables=False,
-                               deduplicate=False) or ""
-
-
-def _resiliparse(html: str) -> str:
-    from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.html import HTMLTree
-
-    tree = HTMLTree.parse(html)
-    return extract_plain_text(tree, main_content=True, alt_texts=False, links=False, list_bullets=True,
-                              noscript=False) or ""
-
-
-EXTRACTORS = {"trafilatura": _trafilatura, "resiliparse": _resiliparse}
-
-
-def extract(body: bytes | str, charset: str | None = None, extractor: Extractor = "trafilatura",
-            timeout_s: float = 5.0) -> str:
+def extract(body: bytes | str, charset: str | None = None, extractor: ExtractorName = "trafilatura",
+            timeout_s: float = 0.0) -> str:
+    """Extract main text in this process (SIGALRM limit when `timeout_s` > 0)."""
     html = body if isinstance(body, str) else decode_html(body, charset)
     fn = EXTRACTORS[extractor]
     try:
@@ -84,7 +148,92 @@ def extract(body: bytes | str, charset: str | None = None, extractor: Extractor 
     except ExtractionTimeout:
         raise
     except RecursionError as e:
-        raise ExtractionError(f"HTML nested too deeply for {extractor} ({e})") from None
+        raise ExtractionError(f"HTML nested too deeply for {extractor} ({e})", "extraction_too_deep") from None
+    except MemoryError:
+        raise ExtractionError(f"{extractor} ran out of memory", "extraction_crashed") from None
     except Exception as e:
         raise ExtractionError(f"{extractor} failed: {type(e).__name__}: {e}") from None
     return text.strip()
+
+
+# ------------------------------------------------------------------------------------------------- isolation
+def send_msg(fd: int, obj) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(struct.pack("<Q", len(data)) + data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def recv_msg(fd: int, deadline: float | None = None):
+    """Read one message; TimeoutError past `deadline`, EOFError when the other side is gone."""
+    def read(n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    raise TimeoutError
+            chunk = os.read(fd, n - len(buf))
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        return bytes(buf)
+
+    (n,) = struct.unpack("<Q", read(8))
+    return pickle.loads(read(n))
+
+
+class Extraction:
+    """A stage's extraction step: pre-checks, then the extractor in a child process killed at `timeout_s`."""
+
+    def __init__(self, cfg: ExtractionConfig | None = None):
+        self.cfg = cfg or ExtractionConfig()
+        self._proc: subprocess.Popen | None = None
+        self.restarts = 0
+
+    def __call__(self, body: bytes, charset: str | None = None) -> str:
+        precheck(body, self.cfg)
+        if self.cfg.isolation == "none" or self.cfg.timeout_s <= 0:
+            return extract(body, charset, self.cfg.extractor, self.cfg.timeout_s)
+        proc = self._child()
+        deadline = time.monotonic() + self.cfg.timeout_s
+        try:
+            send_msg(proc.stdin.fileno(), (body, charset, self.cfg.extractor))
+            status, value = recv_msg(proc.stdout.fileno(), deadline)
+        except TimeoutError:
+            self._kill()
+            raise ExtractionTimeout(f"extraction exceeded {self.cfg.timeout_s:g} s (process killed)") from None
+        except (EOFError, BrokenPipeError, OSError):
+            code = self._kill()
+            raise ExtractionError(f"extraction process died (exit code {code})", "extraction_crashed") from None
+        if status == "ok":
+            return value
+        raise ExtractionError(value[0], value[1])
+
+    def _child(self) -> subprocess.Popen:
+        if self._proc is None or self._proc.poll() is not None:
+            env = {**os.environ, "ASSAY_EXTRACT_MEMORY_MB": str(self.cfg.memory_mb)}
+            self._proc = subprocess.Popen([sys.executable, "-m", "pipeline.extract_worker"], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+            self.restarts += 1
+        return self._proc
+
+    def _kill(self) -> int | None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return None
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        code = proc.wait()
+        for f in (proc.stdin, proc.stdout):
+            with contextlib.suppress(OSError):
+                f.close()
+        return code
+
+    def close(self) -> None:
+        self._kill()
+
+    def __del__(self):
+        with contextlib.suppress(Exception):
+            self.close()

@@ -1,15 +1,34 @@
-"""Atomic writers and input listing (local paths, globs, and any pyarrow/fsspec URL)."""
+"""Atomic writes and input expansion (local paths, globs, directories and fsspec URLs).
+
+Every file assay writes goes through `atomic_path`: a temp name in the same directory, then `os.replace`, so a
+reader (or a resumed run) never sees a partial file.
+
+Input expansion rules (`expand_inputs`), the same for every stage:
+- a file is taken as it is; its name must end in a document suffix (`pipeline.readers.ALL_SUFFIXES`);
+- a `datasets` `save_to_disk` folder (`dataset_info.json` + `state.json`, or `dataset_dict.json`) is one input;
+- an assay stage output (a folder with `manifest.json` and `data/`) means its `data/` only, never `rejects/`,
+  `quarantine/`, `work/`, `stats/` or side files;
+- any other folder is walked recursively for document files; names starting with `.` or `_` are skipped (temp
+  files, `_truth.jsonl`-style side files), as are files without a document suffix (counted in `skipped`);
+- globs and fsspec URLs (`s3://`, `gs://`, `file://`, ...) expand to files, then follow the rules above.
+The result is sorted and de-duplicated, so shard assignment is stable across runs.
+"""
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from pipeline.errors import UserError
 
 URL_SCHEMES = ("s3://", "gs://", "gcs://", "file://", "hdfs://", "abfs://", "az://", "http://", "https://", "memory://")
 
@@ -18,91 +37,136 @@ def is_url(path: str) -> bool:
     return str(path).startswith(URL_SCHEMES)
 
 
-def _atomic(path: Path, write) -> None:
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temp path next to `path`; on success rename it to `path`, on failure remove it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        write(tmp)
+        yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
 
 
-def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    """Write `table` to `path` via a temp file in the same dir and a rename: readers never see a partial file."""
-    _atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+def write_parquet_atomic(table: pa.Table, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
-def write_json_atomic(obj: Any, path: Path) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True, default=str)
-            f.write("\n")
-
-    _atomic(path, write)
+def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
 
 
-def write_text_atomic(text: str, path: Path) -> None:
-    def write(tmp: str) -> None:
+def write_text_atomic(text: str, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
 
-    _atomic(path, write)
+
+def write_bytes_atomic(data: bytes, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(data)
 
 
-def expand_inputs(paths: list[str] | str, suffixes: tuple[str, ...] | None = None) -> list[str]:
-    """Expand files, directories (recursively) and globs, locally or through fsspec for URLs.
+# ---------------------------------------------------------------------------------------------- input expansion
+STAGE_SUBDIRS = ("data", "rejects", "quarantine", "work", "stats")
 
-    Hidden files and temp files (``.name``) are skipped. The result is sorted and de-duplicated so shard
-    assignment is stable across runs. Raises FileNotFoundError naming the pattern that matched nothing.
-    """
+
+def is_hf_dataset_dir(path: str) -> bool:
+    """A folder written by `datasets`' `save_to_disk` (a Dataset or a DatasetDict)."""
+    return os.path.isdir(path) and (
+        os.path.exists(os.path.join(path, "dataset_dict.json"))
+        or (os.path.exists(os.path.join(path, "dataset_info.json")) and os.path.exists(os.path.join(path, "state.json"))))
+
+
+def is_stage_output(path: str) -> bool:
+    """A folder written by an assay stage: `manifest.json` (or a run record) next to `data/`."""
+    return os.path.isdir(os.path.join(path, "data")) and (
+        os.path.exists(os.path.join(path, "manifest.json")) or os.path.exists(os.path.join(path, "run.json")))
+
+
+@dataclass
+class Expansion:
+    files: list[str]
+    skipped: list[str] = field(default_factory=list)  # files in walked folders that are not documents
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith((".", "_"))
+
+
+def _walk(root: str, suffixes: tuple[str, ...], out: Expansion) -> None:
+    if is_hf_dataset_dir(root):
+        out.files.append(root)
+        return
+    if is_stage_output(root):
+        root = os.path.join(root, "data")
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if _hidden(entry.name):
+            continue
+        if entry.is_dir():
+            _walk(entry.path, suffixes, out)
+        elif entry.name.lower().endswith(suffixes):
+            out.files.append(entry.path)
+        else:
+            out.skipped.append(entry.path)
+
+
+def expand_inputs(paths: list[str] | str, suffixes: tuple[str, ...] | None = None,
+                  allow_empty: bool = False) -> list[str]:
+    """Expand inputs into document files by the rules in the module docstring; raise UserError naming an input
+    that does not exist or matches nothing."""
+    return expand(paths, suffixes, allow_empty).files
+
+
+def expand(paths: list[str] | str, suffixes: tuple[str, ...] | None = None, allow_empty: bool = False) -> Expansion:
+    from pipeline.readers import ALL_SUFFIXES
+
+    suffixes = suffixes or ALL_SUFFIXES
     if isinstance(paths, (str, Path)):
         paths = [str(paths)]
-    out: list[str] = []
+    out = Expansion([])
     for p in map(str, paths):
+        before = len(out.files)
         if is_url(p):
-            found = _expand_url(p)
+            _expand_url(p, suffixes, out)
         elif any(c in p for c in "*?["):
-            found = sorted(glob.glob(p, recursive=True))
-            found = [f for f in found if os.path.isfile(f)]
+            for f in sorted(glob.glob(p, recursive=True)):
+                if os.path.isdir(f):
+                    _walk(f, suffixes, out)
+                elif f.lower().endswith(suffixes):
+                    out.files.append(f)
         elif os.path.isdir(p):
-            found = sorted(
-                os.path.join(root, f)
-                for root, dirs, files in os.walk(p)
-                for f in files
-                if not f.startswith(".") and not any(d.startswith(".") for d in Path(root).relative_to(p).parts)
-            )
-        elif os.path.exists(p):
-            found = [p]
+            _walk(p, suffixes, out)
+        elif os.path.isfile(p):
+            if not p.lower().endswith(suffixes):
+                raise UserError(f"{p}: not a document file (expected a name ending in {', '.join(suffixes)}, "
+                                "a directory or a `datasets` save_to_disk folder)")
+            out.files.append(p)
         else:
-            raise FileNotFoundError(f"input not found: {p}")
-        if suffixes:
-            found = [f for f in found if f.endswith(suffixes) or _is_hf_dataset_dir(f)]
-        if not found:
-            raise FileNotFoundError(f"no input files match: {p}")
-        out.extend(found)
-    return sorted(set(out))
+            raise UserError(f"input not found: {p}")
+        if len(out.files) == before and not allow_empty:
+            raise UserError(f"no document files in {p} (looked for {', '.join(suffixes)})")
+    out.files = sorted(set(out.files))
+    return out
 
 
-def _is_hf_dataset_dir(path: str) -> bool:
-    return os.path.isdir(path) and os.path.exists(os.path.join(path, "dataset_info.json"))
-
-
-def _expand_url(url: str) -> list[str]:
+def _expand_url(url: str, suffixes: tuple[str, ...], out: Expansion) -> None:
     import fsspec
 
     fs, _, roots = fsspec.get_fs_token_paths(url)
     protocol = url.split("://", 1)[0]
-    found: list[str] = []
     for root in roots:
-        if fs.isdir(root):
-            found += [f for f in fs.find(root) if not Path(f).name.startswith(".")]
-        else:
-            found.append(root)
-    return sorted(f if "://" in f else f"{protocol}://{f}" for f in found)
+        found = [f for f in fs.find(root) if not any(_hidden(part) for part in Path(f).relative_to(root).parts)] \
+            if fs.isdir(root) else [root]
+        for f in sorted(found):
+            full = f if "://" in f else f"{protocol}://{f}"
+            (out.files if f.lower().endswith(suffixes) else out.skipped).append(full)
 
 
 def open_binary(path: str):
@@ -112,3 +176,22 @@ def open_binary(path: str):
 
         return fsspec.open(path, "rb").open()
     return open(path, "rb")
+
+
+def file_signature(path: str) -> list:
+    """(path, size, mtime) of an input, for run fingerprints; URLs and folders by what fsspec/os report."""
+    try:
+        if is_url(path):
+            import fsspec
+
+            fs, _, (p,) = fsspec.get_fs_token_paths(path)
+            info = fs.info(p)
+            return [path, info.get("size"), str(info.get("mtime") or info.get("LastModified") or "")]
+        if os.path.isdir(path):
+            files = sorted(Path(path).rglob("*"))
+            return [path, sum(f.stat().st_size for f in files if f.is_file()),
+                    max((f.stat().st_mtime_ns for f in files if f.is_file()), default=0)]
+        st = os.stat(path)
+        return [path, st.st_size, st.st_mtime_ns]
+    except OSError:
+        return [path, None, None]

@@ -72,13 +72,13 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def write_manifest(out_dir: Path, stage: str, counts: StageCounts, config: dict[str, Any],
+def write_manifest(path: Path, stage: str, counts: StageCounts, config: dict[str, Any],
                    steps: dict[str, dict[str, float]] | None = None, extra: dict[str, Any] | None = None) -> dict:
-    """Check conservation, then write ``out_dir/manifest.json`` atomically and return it.
+    """Check conservation, then write the manifest to `path` (a stage's ``manifest.json``) atomically; return it.
 
     `steps` maps a step name to ``{"wall_s": ..., "docs": ...}``; docs/s is derived here.
     """
-    check_conservation(counts, where=f"{stage} ({out_dir})")
+    check_conservation(counts, where=f"{stage} ({path})")
     step_rows = {}
     for name, s in (steps or {}).items():
         wall = float(s.get("wall_s", 0.0))
@@ -94,5 +94,5 @@ def write_manifest(out_dir: Path, stage: str, counts: StageCounts, config: dict[
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **(extra or {}),
     }
-    write_json_atomic(manifest, Path(out_dir) / "manifest.json")
+    write_json_atomic(manifest, Path(path))
     return manifest

@@ -1,4 +1,4 @@
-"""Scoring a curation run against the embedded corpus's ground truth (truth.jsonl): where did each kind go?
+"""Scoring a curation run against the embedded corpus's ground truth (_truth.jsonl): where did each kind go?
 
 Used by the curate-quality benchmark and its test. Rows are joined on URL (unique per page in the corpus).
 """

@@ -10,8 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.ablate import AblateConfig, collect_rows, point_dir, run_ablate, substitute_vars
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError, load_config, substitute_vars
+from pipeline.stage import RunContext
+from pipeline.stages.ablate import AblateConfig, collect_rows, point_dir, run_ablate
 
 NOUNS = ("cat", "dog", "bird", "fox", "cow", "hen")
 PLACES = ("mat", "rug", "box", "bed", "barn", "hill")
@@ -83,7 +84,7 @@ def test_tiny_ablation_end_to_end(tmp_path, ray_cluster):
     (tmp_path / "heldout.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in _clean(12, 99)))
     cfg = AblateConfig.model_validate(_config(tmp_path))
 
-    out = run_ablate(cfg, address=ray_cluster.address, progress=False)
+    out = run_ablate(cfg, RunContext(address=ray_cluster.address, progress=False))
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 8
     assert set(runs["arm"]) == {"clean", "noisy"} and set(runs["model"]) == {"t0", "t1"}
@@ -107,7 +108,7 @@ def test_tiny_ablation_end_to_end(tmp_path, ray_cluster):
     stamps = {d: (d / "point.json").stat().st_mtime_ns for d in (point_dir(cfg, p) for p in cfg.points())
               if d != victim}
     assert len(stamps) == 7
-    run_ablate(cfg, address=ray_cluster.address, progress=False)
+    run_ablate(cfg, RunContext(address=ray_cluster.address, progress=False))
     assert len(collect_rows(cfg)) == 8 and (victim / "point.json").exists()
     for d, t in stamps.items():
         assert (d / "point.json").stat().st_mtime_ns == t

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.filter_stage import FilterConfig, FilterWorker
 from pipeline.manifest import StageCounts, check_conservation
 from pipeline.runner import Layout
 from pipeline.schema import shard_name
+from pipeline.stages.filter import FilterConfig, filter_worker
 from tests.helpers import PROSE, PROSE2, html_page, write_jsonl, write_warc
 
 GOOD = PROSE + "\n\n" + PROSE2
 
 
 def run_shard(tmp_path, path, **cfg):
-    layout = Layout(tmp_path / "out", "filter")
-    worker = FilterWorker(FilterConfig(**cfg).model_dump_json(), layout.to_json())
+    layout = Layout.standalone(tmp_path / "out", "filter")
+    worker = filter_worker(layout, FilterConfig(**cfg))
     stats = worker.process(str(path), shard_name(str(path)))
+    worker.close()
     check_conservation(StageCounts.from_dict(stats["counts"]))
     qfile = layout.quarantine / f"{shard_name(str(path))}.parquet"
     quarantine = pq.read_table(qfile).to_pylist() if qfile.exists() else []
@@ -90,21 +92,39 @@ def test_50mb_document_is_quarantined_not_loaded(tmp_path):
     assert "too large" in quarantine[0]["error"] and len(kept) == 1
 
 
-def test_deeply_nested_html_and_extraction_time_limit(tmp_path):
-    nested = ("<div>" * 50_000 + "deep text " + "</div>" * 50_000).encode()
-    p = write_warc(tmp_path / "n.warc.gz", [("http://x/deep", b"<html><body>" + nested + b"</body></html>"),
+NESTED = b"<html><body>" + b"<div>" * 50_000 + b"deep text " + b"</div>" * 50_000 + b"</body></html>"
+TABLES = b"<html><body>" + b"<table><tr><td>cell " * 100_000 + b"</body></html>"
+
+
+@pytest.mark.parametrize("extractor", ["trafilatura", "resiliparse"])
+def test_hostile_html_is_refused_by_the_depth_precheck(tmp_path, extractor):
+    p = write_warc(tmp_path / "n.warc.gz", [("http://x/deep", NESTED), ("http://x/tables", TABLES),
                                            ("http://x/ok", html_page(GOOD))])
-    counts, quarantine, kept = run_shard(tmp_path, p, extract_timeout_s=0.05)
-    # the nested page is either quarantined (time-out / extractor failure) or removed for having no usable text;
-    # either way it is counted, named, and the good page after it is kept
-    assert counts["input"] == 2 and len(kept) == 1 and kept[0]["url"] == "http://x/ok"
-    if quarantine:
-        assert quarantine[0]["record_id"].endswith(":" + str(quarantine[0]["offset"]))
-        assert "extraction" in quarantine[0]["error"]
+    t0 = time.perf_counter()
+    counts, quarantine, kept = run_shard(tmp_path, p, extraction={"extractor": extractor})
+    assert time.perf_counter() - t0 < 30
+    assert counts["input"] == 3 and [k["url"] for k in kept] == ["http://x/ok"]
+    assert [q["reason"] for q in quarantine] == ["extraction_too_deep"] * 2
+    assert all(q["record_id"].endswith(":" + str(q["offset"])) for q in quarantine)
+
+
+@pytest.mark.parametrize("extractor", ["trafilatura", "resiliparse"])
+def test_hostile_html_past_the_precheck_is_killed_at_the_hard_limit(tmp_path, extractor):
+    """With the depth pre-check off, the extracting process is killed at the time limit: native code (resiliparse
+    needs minutes for 50k nested divs) cannot hold the worker."""
+    p = write_warc(tmp_path / "n.warc.gz", [("http://x/deep", NESTED), ("http://x/ok", html_page(GOOD))])
+    t0 = time.perf_counter()
+    counts, quarantine, kept = run_shard(tmp_path, p, extraction={"extractor": extractor, "timeout_s": 2,
+                                                                  "max_depth": 10 ** 9})
+    assert time.perf_counter() - t0 < 30
+    assert counts["input"] == 2 and [k["url"] for k in kept] == ["http://x/ok"]
+    if extractor == "resiliparse":  # trafilatura gives up on its own (lxml's depth limit) and finds no text
+        assert [q["reason"] for q in quarantine] == ["extraction_timeout"]
+        assert "process killed" in quarantine[0]["error"]
 
 
 def test_extraction_timeout_is_counted(tmp_path):
     pages = [(f"http://x/{i}", html_page(GOOD)) for i in range(3)]
     p = write_warc(tmp_path / "slow.warc.gz", pages)
-    counts, quarantine, kept = run_shard(tmp_path, p, extract_timeout_s=1e-6)
-    assert counts["quarantined"] == 3 and all("timed out" in q["error"] for q in quarantine)
+    counts, quarantine, kept = run_shard(tmp_path, p, extraction={"timeout_s": 1e-6})
+    assert counts["quarantined"] == 3 and all(q["reason"] == "extraction_timeout" for q in quarantine)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from pipeline.config import ConfigError, load_config
-from pipeline.curate import CurateJob
+from pipeline.errors import UserError
+from pipeline.stages.curate import CurateJob
 from pipeline.io import expand_inputs, write_json_atomic
 from pipeline.manifest import ConservationError, StageCounts, check_conservation
 from pipeline.readers import read_path
@@ -14,16 +15,18 @@ from tests.helpers import PROSE, write_jsonl
 
 def test_config_errors_name_the_key_and_the_allowed_values(tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("inputs: [a]\noutput: o\nfilter:\n  extractor: lynx\n  heuristics:\n    gopher_quality:\n"
-                   "      min_doc_wordz: 3\n")
+    cfg.write_text("inputs: [a]\noutput: o\nfilter:\n  extraction:\n    extractor: lynx\n  heuristics:\n"
+                   "    gopher_quality:\n      min_doc_wordz: 3\n")
     with pytest.raises(ConfigError) as err:
         load_config(CurateJob, cfg)
     msg = str(err.value)
-    assert "filter.extractor" in msg and "'trafilatura' or 'resiliparse'" in msg
+    assert "filter.extraction.extractor" in msg and "'trafilatura' or 'resiliparse'" in msg
+    assert "\n" not in msg  # one line
     assert "unknown key 'filter.heuristics.gopher_quality.min_doc_wordz'" in msg and "min_doc_words" in msg
     toml = tmp_path / "c.toml"
     toml.write_text('inputs = ["a"]\noutput = "o"\n[filter.language]\nthreshold = 0.9\n')
-    assert load_config(CurateJob, toml, {"filter": {"workers": 3}}).filter.language.threshold == 0.9
+    job = load_config(CurateJob, toml, {"resources": {"workers": 3}})
+    assert job.filter.language.threshold == 0.9 and job.resources.workers == 3
 
 
 def test_fsspec_url_inputs(tmp_path):
@@ -35,7 +38,7 @@ def test_fsspec_url_inputs(tmp_path):
     assert paths == [f"file://{tmp_path}/d/a.jsonl"]
     docs = list(read_path(paths[0]))
     assert isinstance(docs[0], Doc) and docs[0].text == PROSE and docs[0].id == "x"
-    with pytest.raises(FileNotFoundError, match="no input files match"):
+    with pytest.raises(UserError, match="no document files in"):
         expand_inputs([str(tmp_path / "nothing*.jsonl")])
 
 

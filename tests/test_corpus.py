@@ -262,13 +262,13 @@ def test_cli_build(tmp_path):
 
     register(app)
     runner = CliRunner()
-    res = runner.invoke(app, ["corpus", "build", "--out", str(tmp_path / "c"), "--docs", "30", "--seed", "5",
+    res = runner.invoke(app, ["corpus", "build", "--output", str(tmp_path / "c"), "--docs", "30", "--seed", "5",
                               "--docs-per-file", "10", "--workers", "2"])
     assert res.exit_code == 0, res.output
     assert "wrote 30 pages in 3 files" in res.output
     assert len((tmp_path / "c" / TRUTH_FILE).read_text().splitlines()) == 30
     help_text = runner.invoke(app, ["corpus", "build", "--help"]).output
-    for opt in ("--out", "--docs", "--seed", "--docs-per-file", "--workers"):
+    for opt in ("--output", "--docs", "--seed", "--docs-per-file", "--workers"):
         assert opt in help_text
-    bad = runner.invoke(app, ["corpus", "build", "--out", str(tmp_path / "d"), "--docs", "0"])
+    bad = runner.invoke(app, ["corpus", "build", "--output", str(tmp_path / "d"), "--docs", "0"])
     assert bad.exit_code != 0

@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.corpus import build_corpus
+from pipeline.corpus import TRUTH_FILE, build_corpus
 from pipeline.manifest import StageCounts, check_conservation
 
 pytestmark = pytest.mark.ray
@@ -47,10 +47,10 @@ def manifest(out: Path) -> dict:
 
 
 def test_curate_job_submitted_through_jobs_api(ray_cluster, corpus, tmp_path):
-    from jobs.submit import submit_job
+    from pipeline.submit import submit_job
 
     out = tmp_path / "curated"
-    cfg = {"inputs": inputs(corpus), "output": str(out), "filter": {"extractor": "resiliparse"}}
+    cfg = {"inputs": inputs(corpus), "output": str(out), "filter": {"extraction": {"extractor": "resiliparse"}}}
     job_id = submit_job("curate", cfg, ray_cluster.dashboard_url, timeout_s=600)
     assert ray_cluster.job_client().get_job_status(job_id) == "SUCCEEDED"
     m = manifest(out)
@@ -67,13 +67,13 @@ def test_curate_job_submitted_through_jobs_api(ray_cluster, corpus, tmp_path):
     # clusters resolved at FineWeb's 0.72 threshold, none over-removed)
     from pipeline.truth_eval import DEDUPE_REASONS, duplicate_clusters, outcome_by_kind
 
-    kinds = outcome_by_kind(out, corpus / "truth.jsonl")
+    kinds = outcome_by_kind(out, corpus / TRUTH_FILE)
     for junk in ("boilerplate", "seo_spam", "lorem_ipsum", "table", "hash_dump", "foreign"):
         assert kinds[junk]["removed"] >= 0.95, (junk, kinds[junk])
     prose = kinds["prose"]
     lost = sum(n for r, n in prose["top_reasons"].items() if r not in DEDUPE_REASONS) / prose["docs"]
     assert prose["quarantined"] == 0 and lost <= 0.05, prose
-    clusters = duplicate_clusters(out, corpus / "truth.jsonl")
+    clusters = duplicate_clusters(out, corpus / TRUTH_FILE)
     assert clusters["resolved"] >= 0.7 and clusters["over_removed"] <= 0.02, clusters
 
 
@@ -94,7 +94,8 @@ def test_token_protected_cluster_refuses_requests_without_the_token(ray_cluster)
 
 
 def _filter_cmd(corpus: Path, out: Path, address: str) -> list[str]:
-    cfg = {"inputs": inputs(corpus), "output": str(out), "filter": {"extractor": "resiliparse", "workers": 1}}
+    cfg = {"inputs": inputs(corpus), "output": str(out), "filter": {"extraction": {"extractor": "resiliparse"}},
+           "resources": {"workers": 1}}
     return [sys.executable, "-m", "jobs.filter", "--no-progress", "--address", address, "--config", json.dumps(cfg)]
 
 
@@ -124,18 +125,19 @@ def test_resume_after_kill_gives_the_uninterrupted_output(ray_cluster, corpus, t
 
 
 def test_annotate_then_filter_from_annotations_matches_direct_filter(ray_cluster, corpus, tmp_path):
-    from pipeline.curate import FilterJob, run_filter
+    from pipeline.stage import RunContext
+    from pipeline.stages.filter import FilterJob, run_filter
 
-    base = {"extractor": "resiliparse"}
-    direct = run_filter(FilterJob(inputs=inputs(corpus), output=str(tmp_path / "direct"), filter=base),
-                        ray_cluster.address, progress=False)
+    base = {"extraction": {"extractor": "resiliparse"}}
+    ctx = RunContext(address=ray_cluster.address, progress=False)
+    direct = run_filter(FilterJob(inputs=inputs(corpus), output=str(tmp_path / "direct"), filter=base), ctx)
     annotated = run_filter(FilterJob(inputs=inputs(corpus), output=str(tmp_path / "ann"),
-                                     filter={**base, "annotate_only": True}), ray_cluster.address, progress=False)
+                                     filter={**base, "annotate_only": True}), ctx)
     assert annotated["kept"] + annotated["removed"].get("no_text", 0) + annotated["quarantined"] == 600
     ann_rows = rows(tmp_path / "ann" / "data")
     assert {"lang", "lang_score", "gopher_word_count", "fineweb_line_punct_ratio"} <= set(ann_rows[0])
     redecided = run_filter(FilterJob(inputs=[str(tmp_path / "ann" / "data")], output=str(tmp_path / "re"),
-                                     filter={**base, "from_annotations": True}), ray_cluster.address, progress=False)
+                                     filter={**base, "from_annotations": True}), ctx)
     assert [r["id"] for r in rows(tmp_path / "re" / "data", ["id"])] == \
         [r["id"] for r in rows(tmp_path / "direct" / "data", ["id"])]
     no_text = direct["removed"].get("no_text", 0)
@@ -144,8 +146,7 @@ def test_annotate_then_filter_from_annotations_matches_direct_filter(ray_cluster
     # a stricter threshold re-decided without recomputing removes more
     strict = run_filter(FilterJob(inputs=[str(tmp_path / "ann" / "data")], output=str(tmp_path / "strict"),
                                   filter={**base, "from_annotations": True,
-                                          "heuristics": {"gopher_quality": {"min_doc_words": 400}}}),
-                        ray_cluster.address, progress=False)
+                                          "heuristics": {"gopher_quality": {"min_doc_words": 400}}}), ctx)
     assert strict["kept"] < redecided["kept"]
     import ray
 

@@ -9,7 +9,8 @@ from datasketch import MinHash, MinHashLSH
 from pydantic import ValidationError
 
 from filters.dedupe import DedupeConfig, dedupe_texts, doc_keys, exact_hashes, optimal_param, signatures
-from filters.dedupe.index import index_params, index_table, load_index, save_index
+from filters.dedupe.index import index_params, index_table, load_index
+from pipeline.io import write_parquet_atomic
 from filters.dedupe.lsh import band_hashes, candidate_edges, jaccard
 from filters.dedupe.minhash import hash_shingles, shingle_hash
 from filters.dedupe.normalize import normalize_slow, normalize_text, shingles, split_words_arrow
@@ -191,7 +192,7 @@ def test_incremental_index(tmp_path):
     old = corpus(11, n=50)
     old_ids = [f"old{i}" for i in range(50)]
     k = doc_keys(old, cfg)
-    save_index(index_table(old_ids, k.exact, k.bands, index_params(cfg)), tmp_path / "idx.parquet")
+    write_parquet_atomic(index_table(old_ids, k.exact, k.bands, index_params(cfg)), tmp_path / "idx.parquet")
     rng = random.Random(1)
     new = corpus(12, n=20) + [old[0], mutate(old[1], 2, rng), old[2].upper()]
     new_ids = [f"new{i}" for i in range(len(new))]

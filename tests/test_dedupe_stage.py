@@ -1,8 +1,9 @@
-"""The dedupe stage on a real Ray cluster: known duplicates, conservation, both component algorithms, worker kill,
-resume, incremental mode."""
+"""The dedupe stage: known duplicates, conservation, local and Ray executors giving the same output, both component
+algorithms, a killed worker, resume, stale-output refusal, incremental mode, any input format."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 from pathlib import Path
@@ -11,12 +12,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from filters.dedupe import DedupeConfig
-from pipeline.dedupe_stage import run_dedupe
-
-pytestmark = pytest.mark.ray
+from pipeline.errors import UserError
+from pipeline.schema import shard_name
+from pipeline.stage import RunContext
+from pipeline.stages.dedupe import DedupeJob, run_dedupe
 
 VOCAB = [f"w{i}" for i in range(5000)]
+CRASH_DIR = Path(__file__).parent / "crash"
 
 
 def make_corpus(root: Path, seed: int = 0, n_orig: int = 90, shards: int = 3, prefix: str = "o") -> dict:
@@ -31,7 +33,7 @@ def make_corpus(root: Path, seed: int = 0, n_orig: int = 90, shards: int = 3, pr
     for i, t in enumerate(orig):
         rows.append((f"{prefix}{i:04d}", t, rng.random()))
     for i in range(0, n_orig // 6):
-        rows.append((f"a{prefix}{i:04d}", t := orig[i].upper() + " !", rng.random()))
+        rows.append((f"a{prefix}{i:04d}", orig[i].upper() + " !", rng.random()))
         truth[f"{prefix}{i:04d}"] = ("exact_duplicate", f"a{prefix}{i:04d}")
     for i in range(n_orig // 6, n_orig // 3):
         w = orig[i].split()
@@ -56,6 +58,11 @@ def read_outputs(out: Path) -> dict:
     return res
 
 
+def dedupe(inputs, out, ctx=None, **cfg) -> dict:
+    job = DedupeJob(inputs=[str(i) for i in inputs], output=str(out), dedupe=cfg)
+    return run_dedupe(job, ctx or RunContext(progress=False))
+
+
 @pytest.fixture(scope="module")
 def ray_address(ray_cluster):
     import ray
@@ -66,93 +73,126 @@ def ray_address(ray_cluster):
 
 
 @pytest.fixture(scope="module")
-def base_run(ray_address, tmp_path_factory):
+def base_run(tmp_path_factory):
+    """The local executor (no Ray)."""
     root = tmp_path_factory.mktemp("dedupe")
     truth = make_corpus(root / "in")
-    cfg = DedupeConfig(index_out=str(root / "index"))
-    manifest = run_dedupe([str(root / "in")], root / "out", cfg, address=ray_address, progress=False)
-    return root, truth, manifest, cfg
+    manifest = dedupe([root / "in"], root / "out", index_out=str(root / "index"))
+    return root, truth, manifest
 
 
 def test_known_duplicates_and_conservation(base_run):
-    root, truth, m, _ = base_run
+    root, truth, m = base_run
     out = root / "out"
     assert m["input"] == 90 + 30 and m["kept"] == 90 and m["quarantined"] == 0
     assert m["removed"] == {"exact_duplicate": 15, "near_duplicate": 15}
-    assert m["input"] == m["kept"] + sum(m["removed"].values())
     assert m["cluster_size_histogram"] == {"1": 60, "2": 30}
-    assert set(m["steps"]) == {"signatures", "buckets", "components", "keepers", "filter"}
+    assert {"signatures", "buckets", "components", "keepers", "filter"} <= set(m["steps"])
     assert m["components_algorithm"] == "union_find" and (m["bands"], m["rows"]) == (14, 8)
+    assert m["executor"] == "local"
     rejects = pq.read_table(out / "rejects").to_pylist()
-    got = {r["id"]: (r["reason"], r["duplicate_of"]) for r in rejects}
-    assert got == truth
+    assert {r["id"]: (r["reason"], r["duplicate_of"]) for r in rejects} == truth
     assert all(isinstance(r["cluster_id"], int) for r in rejects)
     # one kept shard per input shard, input columns passed through, input order kept
     for s in range(3):
-        inp = pq.read_table(root / "in" / f"shard{s}.parquet").to_pylist()
-        kept = pq.read_table(out / "data" / f"{s:05d}_shard{s}.parquet").to_pylist()
-        assert kept == [r for r in inp if r["id"] not in truth]
+        path = root / "in" / f"shard{s}.parquet"
+        kept = pq.read_table(out / "data" / f"{shard_name(str(path))}.parquet").to_pylist()
+        assert kept == [r for r in pq.read_table(path).to_pylist() if r["id"] not in truth]
     assert len(list((out / "stats" / "dedupe").glob("*.json"))) == 3
     assert json.loads((out / "manifest.json").read_text())["kept"] == 90
 
 
-def test_distributed_components_same_output(base_run, ray_address, tmp_path):
-    root, _, m, cfg = base_run
-    star_cfg = cfg.model_copy(update={"max_edges_in_memory": 0, "index_out": None})
-    m2 = run_dedupe([str(root / "in")], tmp_path / "out", star_cfg, address=ray_address, progress=False)
+@pytest.mark.ray
+def test_ray_executor_and_distributed_components_same_output(base_run, ray_address, tmp_path):
+    root, _, _ = base_run
+    ctx = RunContext(address=ray_address, progress=False)
+    m = dedupe([root / "in"], tmp_path / "ray", ctx)
+    assert m["executor"] == "ray" and m["components_algorithm"] == "union_find"
+    assert read_outputs(tmp_path / "ray") == read_outputs(root / "out")
+    m2 = dedupe([root / "in"], tmp_path / "star", ctx, max_edges_in_memory=0)
     assert m2["components_algorithm"] == "star" and m2["steps"]["components"]["rounds"] >= 1
-    assert read_outputs(tmp_path / "out") == read_outputs(root / "out")
+    assert read_outputs(tmp_path / "star") == read_outputs(root / "out")
     a = pq.read_table(root / "out" / "work" / "dedupe" / "components").sort_by("node")
-    b = pq.read_table(tmp_path / "out" / "work" / "dedupe" / "components").sort_by("node")
+    b = pq.read_table(tmp_path / "star" / "work" / "dedupe" / "components").sort_by("node")
     assert a.select(["node", "label"]).equals(b.select(["node", "label"]))
 
 
-def test_worker_killed_then_job_resumed(base_run, ray_address, tmp_path):
-    root, _, _, cfg = base_run
-    cfg = cfg.model_copy(update={"index_out": None})
-    out = tmp_path / "out"
-    marker = tmp_path / "crashed"
-    run_dedupe([str(root / "in")], out, cfg, address=ray_address, progress=False, _crash_marker=str(marker))
-    assert marker.exists()  # a worker really died (os._exit) in the signature step, and Ray retried its task
-    assert read_outputs(out) == read_outputs(root / "out")
+@pytest.mark.ray
+def test_worker_killed_in_signatures_then_job_resumed(base_run, ray_address, tmp_path):
+    """A Ray worker dies (SIGKILL-equivalent os._exit, injected from outside production code) in the signature
+    step: Ray retries the task and the output is identical. Then the whole job is killed mid-way (simulated by
+    deleting later results): the rerun recomputes exactly those."""
+    import ray
 
-    # now simulate the whole job killed mid-way: later steps' results, one shard's outputs and one signature file
-    # are gone; the rerun recomputes exactly those and reuses the rest
+    root, _, _ = base_run
+    marker = tmp_path / "crashed"
+    ray.shutdown()
+    ray.init(address=ray_address, runtime_env={"env_vars": {
+        "PYTHONPATH": f"{CRASH_DIR}{os.pathsep}{Path(__file__).parent.parent}",
+        "ASSAY_CRASH_ONCE": f"pipeline.stages.dedupe:signature_shard:{marker}"}})
+    try:
+        out = tmp_path / "out"
+        dedupe([root / "in"], out, RunContext(address=ray_address, progress=False))
+        assert marker.exists()  # a worker really died in the signature step, and Ray retried its task
+        assert read_outputs(out) == read_outputs(root / "out")
+    finally:
+        ray.shutdown()
     work = out / "work" / "dedupe"
+    names = sorted(shard_name(str(root / "in" / f"shard{s}.parquet")) for s in range(3))
     shutil.rmtree(work / "decisions")
     shutil.rmtree(work / "edges")
-    (work / "sigs" / "00001.parquet").unlink()
-    for f in ("data/00002_shard2.parquet", "rejects/dedupe-00002_shard2.parquet", "stats/dedupe/00002_shard2.json"):
+    (work / "sigs" / f"{names[1]}.parquet").unlink()
+    for f in (f"data/{names[2]}.parquet", f"rejects/{names[2]}.parquet", f"stats/dedupe/{names[2]}.json"):
         (out / f).unlink()
     (out / "manifest.json").unlink()
-    kept_sig = (work / "sigs" / "00000.parquet").stat().st_mtime_ns
-    kept_stats = (out / "stats" / "dedupe" / "00000_shard0.json").stat().st_mtime_ns
-    m = run_dedupe([str(root / "in")], out, cfg, address=ray_address, progress=False)
-    assert (work / "sigs" / "00000.parquet").stat().st_mtime_ns == kept_sig  # reused, not recomputed
-    assert (out / "stats" / "dedupe" / "00000_shard0.json").stat().st_mtime_ns == kept_stats
-    assert (work / "sigs" / "00001.parquet").exists()
+    kept_sig = (work / "sigs" / f"{names[0]}.parquet").stat().st_mtime_ns
+    kept_stats = (out / "stats" / "dedupe" / f"{names[0]}.json").stat().st_mtime_ns
+    m = dedupe([root / "in"], out)
+    assert (work / "sigs" / f"{names[0]}.parquet").stat().st_mtime_ns == kept_sig  # reused, not recomputed
+    assert (out / "stats" / "dedupe" / f"{names[0]}.json").stat().st_mtime_ns == kept_stats
     assert read_outputs(out) == read_outputs(root / "out")
     assert m["kept"] == 90 and m["removed"] == {"exact_duplicate": 15, "near_duplicate": 15}
-    with pytest.raises(RuntimeError, match="different run"):
-        run_dedupe([str(root / "in")], out, cfg.model_copy(update={"threshold": 0.8}), address=ray_address,
-                   progress=False)
+    with pytest.raises(UserError, match=r"different run \(dedupe.threshold: 0.72 -> 0.8"):
+        dedupe([root / "in"], out, threshold=0.8)
+    m3 = run_dedupe(DedupeJob(inputs=[str(root / "in")], output=str(out), dedupe={"threshold": 0.8}),
+                    RunContext(progress=False, overwrite=True))
+    assert m3["config"]["dedupe"]["threshold"] == 0.8 and m3["input"] == 120
 
 
-@pytest.mark.slow
-def test_incremental_against_earlier_index(base_run, ray_address, tmp_path):
-    root, truth, _, cfg = base_run
+def test_incremental_against_earlier_index(base_run, tmp_path):
+    root, truth, _ = base_run
     # a new crawl: fresh documents plus copies of documents kept by the first run
     new = tmp_path / "new"
     make_corpus(new, seed=5, n_orig=12, shards=1, prefix="q")
-    old_kept = pq.read_table(root / "out" / "data" / "00000_shard0.parquet").slice(0, 3)
+    first = sorted((root / "out" / "data").glob("*.parquet"))[0]
+    old_kept = pq.read_table(first).slice(0, 3)
     extra = pa.table({"id": ["z1", "z2", "z3"], "text": [t.lower() for t in old_kept.column("text").to_pylist()],
                       "url": ["u1", "u2", "u3"], "score": [0.5, 0.5, 0.5]})
     pq.write_table(extra, new / "shard1.parquet")
-    m = run_dedupe([str(new)], tmp_path / "out", cfg.model_copy(update={"index_in": str(root / "index"),
-                                                                        "index_out": None}),
-                   address=ray_address, progress=False)
+    m = dedupe([new], tmp_path / "out", index_in=str(root / "index"))
     rej = {r["id"]: r for r in pq.read_table(tmp_path / "out" / "rejects").to_pylist()}
-    old_ids = old_kept.column("id").to_pylist()
-    for z, o in zip(["z1", "z2", "z3"], old_ids):
+    for z, o in zip(["z1", "z2", "z3"], old_kept.column("id").to_pylist()):
         assert rej[z]["duplicate_of"] == o and rej[z]["reason"] == "exact_duplicate" and rej[z]["cluster_id"] < 0
     assert m["input"] == 12 + 4 + 3 and m["kept"] == 12 and len(rej) == 7
+
+
+def test_jsonl_input_and_stage_output_folder(base_run, tmp_path):
+    """Any reader input: JSONL goes through the ingest pass; a stage output folder means its data/ only."""
+    root, truth, m = base_run
+    rows = [r for f in sorted((root / "in").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    lines = "".join(json.dumps({"id": r["id"], "text": r["text"]}) + "\n" for r in rows)
+    (tmp_path / "docs.jsonl").write_text(lines + "{broken\n")
+    mj = dedupe([tmp_path / "docs.jsonl"], tmp_path / "j")
+    assert mj["input"] == 121 and mj["quarantined"] == 1 and mj["kept"] == 90
+    assert mj["removed"] == {"exact_duplicate": 15, "near_duplicate": 15}
+    # the first run's output folder (data/, rejects/, work/, stats/ ...) as input: only its 90 kept documents
+    again = dedupe([root / "out"], tmp_path / "again")
+    assert again["input"] == 90 and again["kept"] == 90
+
+
+def test_empty_inputs_and_all_removed_shards(tmp_path):
+    pq.write_table(pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())}),
+                   tmp_path / "empty.parquet")
+    m = dedupe([tmp_path / "empty.parquet"], tmp_path / "o1")
+    assert (m["input"], m["kept"], m["removed"]) == (0, 0, {})
+    assert pq.read_table(tmp_path / "o1" / "data").num_rows == 0

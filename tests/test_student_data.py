@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.errors import UserError
 from pipeline.student.data import PackedBatches, build_token_cache, iter_texts, resolve_paths
 from pipeline.student.tokenizer import EOS, load_tokenizer, train_tokenizer
 
@@ -51,12 +52,12 @@ def test_readers_parquet_jsonl_gz_dirs_and_errors(tmp_path):
     _write_jsonl(tmp_path / "b.jsonl.gz", ["gamma"], gz=True)
     assert list(iter_texts([stage], text_field="body")) == ["alpha", "beta"]
     assert list(iter_texts([str(tmp_path / "*.jsonl.gz")])) == ["gamma"]
-    with pytest.raises(ValueError, match=r"p0.parquet: no column 'text'"):
+    with pytest.raises(UserError, match=r"p0.parquet @ offset 0: missing text field 'text'"):
         list(iter_texts([stage]))
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{not json\n')
-    with pytest.raises(ValueError, match=r"bad.jsonl:2: invalid JSON"):
+    with pytest.raises(UserError, match=r"bad.jsonl @ offset 2: malformed JSON on line 2"):
         list(iter_texts([tmp_path / "bad.jsonl"]))
-    with pytest.raises(FileNotFoundError, match="nothing-here"):
+    with pytest.raises(UserError, match="input not found: .*nothing-here"):
         resolve_paths([tmp_path / "nothing-here"])
 
 

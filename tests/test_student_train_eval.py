@@ -7,6 +7,7 @@ import random
 import pytest
 import torch
 
+from pipeline.errors import UserError
 from pipeline.student.evaluate import evaluate, score_text
 from pipeline.student.export import load_hf_dir
 from pipeline.student.model import ModelConfig, Transformer
@@ -42,7 +43,7 @@ def corpus(tmp_path_factory):
 
 def _cfg(corpus, out, **kw):
     d, train_path, val_path, tok = corpus
-    base = dict(data=[train_path], tokenizer=tok, out_dir=str(out), model="t0", tokens=40 * 8 * 32, seq_len=32,
+    base = dict(data=[train_path], tokenizer=tok, output=str(out), model="t0", tokens=40 * 8 * 32, seq_len=32,
                 batch_size=8, lr=1e-2, warmup_frac=0.1, seed=0, device="cpu", threads=1)
     return TrainConfig(**{**base, **kw})
 
@@ -83,7 +84,7 @@ def test_resume_is_bitwise_identical(corpus, tmp_path):
     b = torch.load(tmp_path / "split" / "ckpt.pt", weights_only=False)
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert a["losses"] == b["losses"]
-    with pytest.raises(ValueError, match="different run config"):
+    with pytest.raises(UserError, match="different run config"):
         train(_cfg(corpus, tmp_path / "split", lr=5e-3, export=False, stop_at_step=41), progress=False)
 
 
@@ -137,26 +138,23 @@ def test_trained_model_prefers_grammatical(trained, corpus, tmp_path):
 def test_task_file_errors(trained, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"sentence_good": "x"}) + "\n")
-    with pytest.raises(ValueError, match=r"bad.jsonl:1: missing field\(s\) \['sentence_bad'\]"):
+    with pytest.raises(UserError, match=r"bad.jsonl:1: missing field\(s\) \['sentence_bad'\]"):
         evaluate(f"{trained.out_dir}/hf", pairs={"b": str(bad)}, device="cpu")
 
 
 def test_cli_train_and_evaluate(corpus, tmp_path):
-    import typer
     from typer.testing import CliRunner
 
-    from pipeline.cli.measure import register
+    from pipeline.cli import app
 
-    app = typer.Typer()
-    register(app)
     runner = CliRunner()
     d, train_path, val_path, _ = corpus
     out = tmp_path / "cli_run"
     res = runner.invoke(app, ["train", "--data", train_path, "--tokenizer", str(tmp_path / "newtok"), "--model", "t0",
                               "--tokens", "2048", "--seq-len", "16", "--batch-size", "8", "--output", str(out),
-                              "--vocab-size", "280", "--threads", "1", "--device", "cpu", "--quiet"])
+                              "--vocab-size", "280", "--threads", "1", "--device", "cpu", "--no-progress"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output[res.output.index("{"):])["steps"] == 16
+    assert json.loads(res.stdout[res.stdout.index("{"):])["steps"] == 16
     rows_path = tmp_path / "rows.jsonl"
     res = runner.invoke(app, ["evaluate", str(out / "hf"), "--text", f"val={val_path}", "--output", str(rows_path)])
     assert res.exit_code == 0, res.output

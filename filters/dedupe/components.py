@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from filters.hashing import M2, MIX
+
 
 class UnionFind:
     """Union-find over arbitrary int64 node ids; roots are always the smallest id of the set."""
@@ -101,9 +103,9 @@ def edge_fingerprint(src: np.ndarray, dst: np.ndarray) -> tuple[int, int]:
     """(count, order-independent 64-bit sum of edge hashes) of a deduplicated edge set: equal sets, equal prints."""
     if len(src) == 0:
         return 0, 0
-    x = np.asarray(src, np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ np.asarray(dst, np.uint64)
+    x = np.asarray(src, np.uint64) * MIX ^ np.asarray(dst, np.uint64)
     x ^= x >> np.uint64(31)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x *= np.uint64(M2)
     x ^= x >> np.uint64(29)
     return len(x), int(x.sum(dtype=np.uint64))
 

@@ -35,13 +35,6 @@ def index_table(ids, exact: np.ndarray, bhashes: np.ndarray, params: dict) -> pa
     return t.replace_schema_metadata({META_KEY: json.dumps(params, sort_keys=True).encode()})
 
 
-def save_index(table: pa.Table, path: str | Path) -> None:
-    """Write an index atomically."""
-    from pipeline.io import write_parquet_atomic
-
-    write_parquet_atomic(table, Path(path))
-
-
 def load_index(path: str | Path, params: dict | None = None) -> pa.Table:
     """Read an index (a file or a directory of files); check its parameters against `params` when given."""
     path = Path(path)

@@ -5,9 +5,10 @@ from functools import lru_cache
 
 import numpy as np
 
-_MIX = np.uint64(0x9E3779B97F4A7C15)
-_M2 = np.uint64(0xBF58476D1CE4E5B9)
-_M3 = np.uint64(0x94D049BB133111EB)
+from filters.hashing import M2, M3, MIX as _MIX
+
+_M2 = np.uint64(M2)
+_M3 = np.uint64(M3)
 
 
 @lru_cache(maxsize=256)

@@ -22,6 +22,8 @@ from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
+
+from filters.hashing import MIX64
 import xxhash
 
 from filters.dedupe.normalize import normalize_batch, shingles, split_words_arrow
@@ -31,7 +33,7 @@ MAX_HASH32 = np.uint64((1 << 32) - 1)
 SCHEMES = ("legacy", "affine32")
 _CHUNK_CELLS = 1 << 16  # shingles x perms per broadcast chunk (fits L2)
 
-_MIX = 0x9E3779B97F4A7C15  # 64-bit golden-ratio multiplier
+_MIX = MIX64
 _M64 = (1 << 64) - 1
 
 

@@ -1,4 +1,4 @@
-"""``assay corpus build``: write the embedded CommonCrawl-like corpus (WARC files + truth.jsonl)."""
+"""``assay corpus build``: write the embedded CommonCrawl-like corpus (WARC files + _truth.jsonl)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
 
     @corpus_app.command("build")
     def build(
-        out: Path = typer.Option(..., "--out", help="Output folder for corpus-NNNNN.warc.gz, truth.jsonl, corpus.json."),
+        out: Path = typer.Option(..., "--output", "-o", help="Output folder for corpus-NNNNN.warc.gz and the "
+                                                             "side files _truth.jsonl, _corpus.json."),
         docs: int = typer.Option(3000, "--docs", min=1, help="Number of pages (WARC response records)."),
         seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives byte-identical files."),
         docs_per_file: int = typer.Option(1000, "--docs-per-file", min=1, help="Pages per WARC file."),

@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from pipeline.cli.common import ADDRESS_HELP
+from pipeline.cli.commands import ADDRESS_HELP, one_line_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -16,9 +16,11 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="Corpus seed."),
         address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
         ablate: bool = typer.Option(True, "--ablate/--no-ablate", help="Train students and fit after curation."),
+        debug: bool = typer.Option(False, "--debug", help="Show the full traceback of a failure."),
     ):
         """Build the embedded corpus, curate it, make raw/deduped/filtered arms, train tiny students on each,
         fit L(N,D) per arm and write the report (resumable)."""
         from pipeline.demo import run_demo
 
-        run_demo(output, docs=docs, seed=seed, address=address, ablate=ablate)
+        with one_line_errors(debug):
+            run_demo(output, docs=docs, seed=seed, address=address, ablate=ablate)

@@ -1,4 +1,4 @@
-"""Build the embedded corpus: plan pages, render them, write gzipped WARC files and ``truth.jsonl``.
+"""Build the embedded corpus: plan pages, render them, write gzipped WARC files and ``_truth.jsonl``.
 
 Determinism: the plan (kind, language, URL, record id, date, duplicate links of every page) is drawn from
 ``random.Random(seed)`` in one pass; each page's content and boilerplate come from a generator seeded with
@@ -30,8 +30,9 @@ from .prose import Article, all_paragraphs, prose_pool
 
 KINDS = ("prose", "near_dup", "exact_dup", "boilerplate", "seo_spam", "lorem_ipsum", "table", "hash_dump", "foreign")
 VARIANTS = ("rewrap", "edit", "truncate", "reorder")
-TRUTH_FILE = "truth.jsonl"
-INFO_FILE = "corpus.json"
+# Side files start with "_": input expansion skips them, so `assay curate DIR` reads only the WARC files.
+TRUTH_FILE = "_truth.jsonl"
+INFO_FILE = "_corpus.json"
 
 
 class CorpusConfig(BaseModel):
@@ -72,7 +73,7 @@ class CorpusConfig(BaseModel):
 
 @dataclass
 class PagePlan:
-    """One page of the corpus; also its row of ``truth.jsonl`` (``index`` and ``date`` aside)."""
+    """One page of the corpus; also its row of ``_truth.jsonl`` (``index`` and ``date`` aside)."""
 
     index: int
     url: str
@@ -321,14 +322,14 @@ def _write_file(args: tuple) -> tuple[str, int]:
 
 
 def truth_rows(plans: list[PagePlan]) -> list[dict]:
-    """Rows of ``truth.jsonl`` (the join key is ``url``)."""
+    """Rows of ``_truth.jsonl`` (the join key is ``url``)."""
     keys = ("url", "record_id", "file", "kind", "lang", "cluster", "dup_of", "variant")
     return [{k: getattr(p, k) for k in keys} for p in plans]
 
 
 def build_corpus(out_dir: Path, docs: int = 3000, seed: int = 0, docs_per_file: int = 1000,
                  config: CorpusConfig | None = None, workers: int = 1) -> dict:
-    """Write ``docs`` pages as ``out_dir/corpus-NNNNN.warc.gz`` plus ``truth.jsonl`` and ``corpus.json``.
+    """Write ``docs`` pages as ``out_dir/corpus-NNNNN.warc.gz`` plus ``_truth.jsonl`` and ``_corpus.json``.
 
     Returns ``{"docs", "seed", "counts" (kind -> pages), "files", "bytes", "wall_s"}``. Output bytes depend on the
     seed, ``docs``, ``docs_per_file`` and ``config`` only (not on ``workers``).

@@ -80,10 +80,10 @@ def read_arc(path: str, options: ReaderOptions) -> Iterator[Doc | Bad]:
             try:
                 ctype, body = _split_http(block)
             except zlib.error as e:
-                yield Bad(path, rec_offset, f"undecodable Content-Encoding ({e})")
+                yield Bad(path, rec_offset, f"undecodable Content-Encoding ({e})", reason="bad_encoding")
                 continue
             too_big = len(body) > options.max_doc_bytes
             yield payload_to_doc(path, rec_offset, body[: options.max_doc_bytes], too_big, ctype or fields[3].lower(),
                                  url, _arc_date(date), None, False, options)
     if n_docs == 0:
-        yield Bad(path, 0, "empty file: no ARC records")
+        yield Bad(path, 0, "empty file: no ARC records", reason="empty_file")

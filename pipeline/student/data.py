@@ -1,6 +1,6 @@
 """Text datasets for the students: read documents, tokenize once into a token cache, serve packed batches.
 
-Inputs are Parquet (`data/*.parquet` stage dirs, files, globs) or JSONL / JSONL.gz / plain `.txt` files.
+Inputs are anything the reader stack takes (a stage's output, Parquet, JSONL, `.txt`, `datasets` folders, globs).
 Documents are tokenized in file order with EOS *before* each document (so every document's first token is
 predicted from a boundary, as at evaluation) and appended to a flat uint16/uint32 token file (`tokens.bin`,
 nanoGPT-style) with a `tokens.json` sidecar holding token, byte and document counts.
@@ -12,7 +12,6 @@ repeat the data, epoch by epoch, each in a new order.
 
 from __future__ import annotations
 
-import glob
 import gzip
 import io
 import json
@@ -27,60 +26,29 @@ import torch
 
 log = logging.getLogger(__name__)
 
-TEXT_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".txt")
+def resolve_paths(paths: Iterable[str | os.PathLike]) -> list[str]:
+    """Expand inputs into document files by the rules every stage uses (`pipeline.io.expand_inputs`: a stage's
+    output means its `data/`, side files are skipped, any reader format)."""
+    from pipeline.io import expand_inputs
+
+    return expand_inputs([str(p) for p in paths])
 
 
-def resolve_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Expand dirs (a stage's `data/` subdir if present), globs and files into a sorted list of data files."""
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            root = p / "data" if (p / "data").is_dir() else p
-            found = sorted(f for f in root.rglob("*") if f.is_file() and f.name.endswith(TEXT_SUFFIXES))
-            if not found:
-                raise FileNotFoundError(f"{p}: no {', '.join(TEXT_SUFFIXES)} files in this directory")
-            out.extend(found)
-        elif p.is_file():
-            out.append(p)
-        else:
-            matches = sorted(Path(m) for m in glob.glob(str(raw), recursive=True) if Path(m).is_file())
-            if not matches:
-                raise FileNotFoundError(f"{raw}: no such file, directory or glob match")
-            out.extend(matches)
-    return out
+def iter_file_texts(path: str | os.PathLike, text_field: str = "text") -> Iterator[str]:
+    """The documents of one input through the shared reader stack; a bad record is an error naming it (a training
+    set should be clean: curate it first)."""
+    from pipeline.errors import UserError
+    from pipeline.readers import read_path
+    from pipeline.readers.options import ReaderOptions
+    from pipeline.schema import Bad
 
-
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.name.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    if path.name.endswith(".zst"):
-        import zstandard
-
-        return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(open(path, "rb")), encoding="utf-8")
-    return open(path, encoding="utf-8")
-
-
-def iter_file_texts(path: Path, text_field: str = "text") -> Iterator[str]:
-    """Yield the documents of one file. Plain `.txt` is one document; bad records raise naming file and line."""
-    name = path.name
-    if name.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        pf = pq.ParquetFile(path)
-        if text_field not in pf.schema_arrow.names:
-            raise ValueError(f"{path}: no column {text_field!r} (columns: {pf.schema_arrow.names})")
-        for batch in pf.iter_batches(columns=[text_field], batch_size=4096):
-            for t in batch.column(0).to_pylist():
-                if t is not None:
-                    yield t
-    elif name.endswith(".txt"):
-        yield path.read_text(encoding="utf-8")
-    else:
-        for lineno, rec in iter_jsonl(path):
-            if not isinstance(rec, dict) or not isinstance(rec.get(text_field), str):
-                raise ValueError(f"{path}:{lineno}: record has no string field {text_field!r}")
-            yield rec[text_field]
+    opts = ReaderOptions(text_field=text_field, keep_columns=False)
+    for item in read_path(str(path), opts):
+        if isinstance(item, Bad):
+            raise UserError(str(item))
+        if item.html is not None:
+            raise UserError(f"{path}: holds HTML pages; curate or filter it first (training reads text)")
+        yield item.text
 
 
 def iter_texts(paths: Iterable[str | os.PathLike], text_field: str = "text") -> Iterator[str]:
@@ -161,7 +129,9 @@ def build_token_cache(
             n_docs += len(docs)
     if n_docs == 0:
         tmp.unlink()
-        raise ValueError(f"no documents found in {list(map(str, paths))}")
+        from pipeline.errors import UserError
+
+        raise UserError(f"no documents found in {', '.join(map(str, paths))}")
     os.replace(tmp, out_path)
     meta = {"n_tokens": n_tokens, "n_bytes": n_bytes, "n_docs": n_docs, "dtype": dtype}
     meta_path.write_text(json.dumps({**meta, "source": source}, indent=1))
@@ -209,6 +179,16 @@ def cache_summary(cache: TokenCache) -> dict:
     return d
 
 
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.name.endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    if path.name.endswith(".zst"):
+        import zstandard
+
+        return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(open(path, "rb")), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, object]]:
     """(line number, parsed record) for every non-blank line of a JSONL(.gz/.zst) file; bad JSON names file:line."""
     with _open_text(Path(path)) as f:
@@ -218,4 +198,6 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, object]]:
             try:
                 yield lineno, json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+                from pipeline.errors import UserError
+
+                raise UserError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pipeline.errors import UserError
+
 from .data import iter_texts
 from .tasks import choices_accuracy, pairs_accuracy
 
@@ -26,7 +28,7 @@ def _text_tokens(tok, paths, text_field: str) -> tuple[np.ndarray, int]:
     ids, n_bytes = [], 0
     docs = list(iter_texts(paths, text_field))
     if not docs:
-        raise ValueError(f"no documents in {paths}")
+        raise UserError(f"no documents in {', '.join(map(str, paths))}")
     for enc, doc in zip(backend.encode_batch(docs, add_special_tokens=False), docs):
         ids.append(tok.eos_token_id)
         ids.extend(enc.ids)
@@ -45,6 +47,8 @@ def score_text(model, tok, paths, seq_len: int | None = None, batch_size: int = 
     seq_len = seq_len or model.cfg.max_seq_len
     ids, n_bytes = _text_tokens(tok, [paths] if isinstance(paths, (str, Path)) else paths, text_field)
     n_pred_total = len(ids) - 1
+    if n_pred_total <= 0:
+        raise UserError(f"{paths}: no text to score (empty documents)")
     starts = list(range(0, n_pred_total, seq_len))
     if max_batches is not None:
         starts = starts[: max_batches * batch_size]
@@ -70,9 +74,9 @@ def score_text(model, tok, paths, seq_len: int | None = None, batch_size: int = 
 
 
 def _device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    from .train import resolve_device
+
+    return resolve_device(device)
 
 
 def evaluate(model_dir: str | os.PathLike, text: dict[str, str] = {}, pairs: dict[str, str] = {},

@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from pipeline.errors import UserError
+
 
 def _records(path: str | Path, required: tuple[str, ...]) -> list[dict]:
     from .data import iter_jsonl
@@ -23,10 +25,10 @@ def _records(path: str | Path, required: tuple[str, ...]) -> list[dict]:
     for lineno, rec in iter_jsonl(path):
         missing = [k for k in required if not isinstance(rec, dict) or k not in rec]
         if missing:
-            raise ValueError(f"{path}:{lineno}: missing field(s) {missing}")
+            raise UserError(f"{path}:{lineno}: missing field(s) {missing}")
         out.append(rec)
     if not out:
-        raise ValueError(f"{path}: no records")
+        raise UserError(f"{path}: no records")
     return out
 
 
@@ -77,12 +79,12 @@ def choices_accuracy(model, tok, path: str | Path, batch_size: int = 16, device=
     seqs, starts, lengths, owner = [], [], [], []
     for i, r in enumerate(recs):
         if not isinstance(r["choices"], list) or not r["choices"] or not 0 <= int(r["label"]) < len(r["choices"]):
-            raise ValueError(f"{path}: record {i + 1} needs a non-empty `choices` list and a valid `label`")
+            raise UserError(f"{path}: record {i + 1} needs a non-empty `choices` list and a valid `label`")
         ctx = [eos] + _encode(tok, r["context"])
         for c in r["choices"]:
             cont = _encode(tok, c)
             if not cont:
-                raise ValueError(f"{path}: record {i + 1} has an empty choice")
+                raise UserError(f"{path}: record {i + 1} has an empty choice")
             seqs.append(ctx + cont)
             starts.append(len(ctx))
             lengths.append(len(c))

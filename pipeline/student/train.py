@@ -2,9 +2,9 @@
 
 Warm-up + cosine LR, AdamW (decay on matrices only; fused on CUDA), gradient clipping, bf16 autocast and
 `torch.compile` on GPU, checkpoint/resume, seeds. The batch for step s is a pure function of (seed, s)
-(`data.PackedBatches`), so rerunning with the same `out_dir` resumes from `ckpt.pt` and — on CPU — ends with
-bitwise the same weights as an uninterrupted run. At the end the model is exported to `out_dir/hf/`
-(LlamaForCausalLM format) and `out_dir/result.json` is written; a finished run is not retrained.
+(`data.PackedBatches`), so rerunning with the same `output` resumes from `ckpt.pt` and — on CPU — ends with
+bitwise the same weights as an uninterrupted run. At the end the model is exported to `output/hf/`
+(LlamaForCausalLM format) and `output/result.json` is written; a finished run is not retrained.
 
 `train_distributed` runs the same loop under Ray Train's `TorchTrainer` (DDP, one process per worker).
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .data import PackedBatches, build_token_cache
 from .model import LADDER, ModelConfig, Transformer, non_embedding_params, total_params
@@ -41,7 +41,7 @@ class TrainConfig(BaseModel):
 
     data: list[str]  # Parquet/JSONL files, dirs or globs
     tokenizer: str  # dir written by train_tokenizer
-    out_dir: str
+    output: str  # run dir: checkpoints, hf/ export, result.json
     model: str | ModelConfig = "t0"  # ladder name or an explicit shape
     tokens: int = 1_000_000  # token budget D (rounded up to whole steps)
     text_field: str = "text"
@@ -83,6 +83,15 @@ class TrainConfig(BaseModel):
         return LADDER[self.model] if isinstance(self.model, str) else self.model
 
 
+class TrainJob(TrainConfig):
+    """`assay train`: TrainConfig plus how to get a tokenizer and how to run (Ray Train DDP workers)."""
+
+    model_config = ConfigDict(extra="forbid")
+    vocab_size: int = Field(4096, ge=257, description="vocabulary size when a tokenizer has to be trained")
+    workers: int = Field(0, ge=0, description="Ray Train DDP workers (0: one process, no Ray)")
+    gpu: bool = Field(False, description="give each Ray Train worker a GPU")
+
+
 @dataclass
 class TrainResult:
     out_dir: str
@@ -115,7 +124,10 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' but torch sees no CUDA GPU")
+        from pipeline.errors import UserError
+
+        raise UserError(f"--device cuda: torch {torch.__version__} sees no CUDA GPU on this machine; "
+                        "use --device cpu or auto")
     return torch.device(device)
 
 
@@ -157,7 +169,7 @@ def _train_loop(cfg: TrainConfig, progress: bool = True, rank: int = 0, world_si
                 device: torch.device | None = None, wrap=None) -> TrainResult | None:
     """The training loop. `wrap` (e.g. DDP) wraps the model for the forward/backward pass; rank 0 writes files."""
     t_start = time.perf_counter()
-    out = Path(cfg.out_dir)
+    out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
     device = device or resolve_device(cfg.device)
     if cfg.threads:
@@ -191,7 +203,9 @@ def _train_loop(cfg: TrainConfig, progress: bool = True, rank: int = 0, world_si
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
         if ck["config"] != _run_identity(cfg):
-            raise ValueError(f"{ckpt_path}: checkpoint is from a different run config; use a new out_dir")
+            from pipeline.errors import UserError
+
+            raise UserError(f"{ckpt_path}: checkpoint is from a different run config; use a new output dir")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optim"])
         step, losses = ck["step"], ck["losses"]
@@ -260,7 +274,7 @@ def _train_loop(cfg: TrainConfig, progress: bool = True, rank: int = 0, world_si
     tps = timed_steps * tokens_per_step / (t_end - t_warm) if timed_steps > 0 else 0.0
     tpc = timed_steps * tokens_per_step / max(1e-9, c_end - c_warm) if timed_steps > 0 else 0.0
     if step < steps:  # stopped early: report progress, no export
-        log.info("stopped at step %d/%d; rerun with the same out_dir to resume", step, steps)
+        log.info("stopped at step %d/%d; rerun with the same output to resume", step, steps)
     val_loss = val_bpb = None
     if step == steps and cfg.eval_text:
         from .evaluate import score_text
@@ -290,13 +304,13 @@ def _train_loop(cfg: TrainConfig, progress: bool = True, rank: int = 0, world_si
 def _run_identity(cfg: TrainConfig) -> dict:
     """The config fields that define the run's numbers (not how it is executed)."""
     d = cfg.model_dump(mode="json")
-    for k in ("device", "compile", "checkpoint_every", "stop_at_step", "log_every", "export", "out_dir", "threads"):
+    for k in ("device", "compile", "checkpoint_every", "stop_at_step", "log_every", "export", "output", "threads"):
         d.pop(k)
     return d
 
 
 def _finished(cfg: TrainConfig) -> TrainResult | None:
-    path = Path(cfg.out_dir) / "result.json"
+    path = Path(cfg.output) / "result.json"
     if path.exists():
         saved = json.loads(path.read_text())
         if saved["config"] == _run_identity(cfg):
@@ -305,7 +319,7 @@ def _finished(cfg: TrainConfig) -> TrainResult | None:
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
-    """Train (or resume, or return the finished result of) the run in `cfg.out_dir`."""
+    """Train (or resume, or return the finished result of) the run in `cfg.output`."""
     done = _finished(cfg)
     if done is not None:
         return done
@@ -315,7 +329,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
 def train_distributed(cfg: TrainConfig, num_workers: int, use_gpu: bool) -> TrainResult:
     """Data-parallel training with Ray Train (`TorchTrainer`, DDP), one process per worker.
 
-    `out_dir` must be on storage every worker can read (a shared filesystem for multi-node). The token cache
+    `output` must be on storage every worker can read (a shared filesystem for multi-node). The token cache
     is built once here before the workers start; rank 0 writes checkpoints, the export and `result.json`.
     """
     import ray.train
@@ -325,7 +339,7 @@ def train_distributed(cfg: TrainConfig, num_workers: int, use_gpu: bool) -> Trai
     done = _finished(cfg)
     if done is not None:
         return done
-    build_token_cache(cfg.data, load_tokenizer(cfg.tokenizer), Path(cfg.out_dir) / "tokens.bin", cfg.text_field)
+    build_token_cache(cfg.data, load_tokenizer(cfg.tokenizer), Path(cfg.output) / "tokens.bin", cfg.text_field)
     cfg_json = cfg.model_dump(mode="json")
 
     def worker(config: dict) -> None:
@@ -338,12 +352,12 @@ def train_distributed(cfg: TrainConfig, num_workers: int, use_gpu: bool) -> Trai
         _train_loop(TrainConfig(**config), progress=False, rank=ctx.get_world_rank(),
                     world_size=ctx.get_world_size(), device=dev, wrap=lambda m: DDP(m, device_ids=ids))
 
-    storage = Path(cfg.out_dir).resolve() / "ray_train"
+    storage = Path(cfg.output).resolve() / "ray_train"
     TorchTrainer(worker, train_loop_config=cfg_json,
                  scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu),
                  run_config=RunConfig(storage_path=str(storage), name="train")).fit()
     done = _finished(cfg)
     if done is None:
-        raise RuntimeError(f"distributed training ended without {cfg.out_dir}/result.json")
+        raise RuntimeError(f"distributed training ended without {cfg.output}/result.json")
     shutil.rmtree(storage, ignore_errors=True)
     return done

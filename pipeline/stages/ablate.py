@@ -18,53 +18,24 @@ import csv
 import io
 import json
 import logging
-import re
-import sys
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pipeline.config import fill_vars
+from pipeline.errors import UserError
 from pipeline.io import write_json_atomic, write_text_atomic
+from pipeline.progress import log as _log
+from pipeline.runner import Resources, Runtime, choose_executor
+from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
 
 log = logging.getLogger(__name__)
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
 POINT_FILE = "point.json"
-
-
-def substitute_vars(value: Any, variables: dict[str, str], where: str = "config") -> Any:
-    """Replace `${name}` in every string of a nested structure; an unknown name is an error naming the key."""
-    if isinstance(value, str):
-        def repl(m: re.Match) -> str:
-            name = m.group(1)
-            if name not in variables:
-                raise ValueError(f"{where}: unknown variable ${{{name}}}; define it under `vars:` or pass "
-                                 f"--var {name}=VALUE (known: {sorted(variables) or 'none'})")
-            return str(variables[name])
-        return _VAR.sub(repl, value)
-    if isinstance(value, dict):
-        return {k: substitute_vars(v, variables, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, list):
-        return [substitute_vars(v, variables, f"{where}[{i}]") for i, v in enumerate(value)]
-    return value
-
-
-def resolve_vars(variables: dict[str, str]) -> dict[str, str]:
-    """Let vars refer to each other (`raw: ${demo}/raw/data`); a cycle is an error."""
-    out = dict(variables)
-    for _ in range(len(out) + 1):
-        nxt = {k: substitute_vars(v, out, f"vars.{k}") for k, v in out.items()}
-        if nxt == out:
-            loops = sorted(k for k, v in out.items() if _VAR.search(v))
-            if loops:
-                break
-            return out
-        out = nxt
-    else:
-        loops = sorted(out)
-    raise ValueError(f"vars: circular references among {loops}")
 
 
 class EvalSets(BaseModel):
@@ -99,13 +70,11 @@ class TokenizerSpec(BaseModel):
     seed: int = 0
 
 
-class Resources(BaseModel):
-    """Ray resources per training task; `threads`: torch CPU threads in the task (default: cpus, at least 1)."""
+class TrainResources(Resources):
+    """Resources per training point; `threads`: torch CPU threads in the task (default: cpus, at least 1)."""
 
     model_config = ConfigDict(extra="forbid")
-    cpus: float = Field(1.0, gt=0)
-    gpus: float = Field(0.0, ge=0)
-    threads: int | None = None
+    threads: int | None = Field(None, ge=1)
 
 
 class FitSpec(BaseModel):
@@ -136,17 +105,14 @@ class AblateConfig(BaseModel):
     lr: float = Field(3e-3, gt=0)
     warmup_frac: float = Field(0.05, ge=0, lt=1)
     output: str
-    resources: Resources = Resources()
+    resources: TrainResources = Field(default_factory=TrainResources)
+    runtime: Runtime = Field(default_factory=Runtime)
     fit: FitSpec = FitSpec()
 
     @model_validator(mode="before")
     @classmethod
     def _fill_vars(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        variables = resolve_vars({str(k): str(v) for k, v in (data.get("vars") or {}).items()})
-        rest = {k: v for k, v in data.items() if k != "vars"}
-        return {**substitute_vars(rest, variables), "vars": variables}
+        return fill_vars(data)
 
     @model_validator(mode="after")
     def _check(self):
@@ -212,7 +178,7 @@ def run_point(cfg_json: dict, point: dict, tokenizer: str) -> dict:
     t0 = time.perf_counter()
     gpu = cfg.resources.gpus > 0
     tcfg = TrainConfig(
-        data=cfg.arms[point["arm"]], tokenizer=str(tokenizer), out_dir=str(out), model=point["model"],
+        data=cfg.arms[point["arm"]], tokenizer=str(tokenizer), output=str(out), model=point["model"],
         tokens=point["tokens"], text_field=cfg.text_field, seq_len=cfg.seq_len, batch_size=cfg.batch_size,
         lr=cfg.lr, warmup_frac=cfg.warmup_frac, seed=point["seed"], device="cuda" if gpu else "cpu",
         threads=cfg.resources.threads or max(1, int(cfg.resources.cpus)),
@@ -259,52 +225,96 @@ def write_runs_csv(rows: list[dict], path: Path) -> Path:
     return path
 
 
-def run_ablate(cfg: AblateConfig, address: str | None = None, progress: bool = True) -> Path:
+def run_ablate(cfg: AblateConfig, ctx: RunContext | None = None) -> Path:
     """Run (or resume) the experiment; returns the output dir (runs.csv, fit/)."""
+    from pipeline.student.data import resolve_paths
+
+    ctx = ctx or RunContext()
+    progress = ctx.progress
     out = Path(cfg.output)
-    out.mkdir(parents=True, exist_ok=True)
+    inputs = [f for paths in cfg.arms.values() for f in resolve_paths(paths)]
+    inputs += [f for group in (cfg.eval.text, cfg.eval.pairs, cfg.eval.choices) for f in resolve_paths(group.values())]
+    prepare_output(out, "ablate", semantic_config(cfg, ("output", "resources", "runtime", "models", "tokens",
+                                                        "seeds", "fit", "vars")), inputs, ctx.overwrite)
     write_json_atomic(cfg.model_dump(mode="json"), out / "config.json")
     tokenizer = ensure_tokenizer(cfg)
     todo = [p for p in cfg.points() if not (point_dir(cfg, p) / POINT_FILE).exists()]
     total = len(cfg.points())
-    _say(progress, f"[ablate] {total} points, {total - len(todo)} already done, {len(todo)} to run")
+    _say(progress, f"{total} points, {total - len(todo)} already done, {len(todo)} to run")
     failures = []
-    if todo:
+    done = total - len(todo)
+    cfg_json = cfg.model_dump(mode="json")
+    for p, row, err in _run_points(cfg, cfg_json, todo, str(tokenizer), ctx.address):
+        if err is None:
+            done += 1
+            _say(progress, f"{done}/{total} {p['arm']} {p['model']} D={p['tokens']} seed={p['seed']}: "
+                           f"loss {row['loss']:.4f}, bpb {row['bpb']:.4f}, {row['wall_s']:.1f}s")
+        else:  # keep the others running; report all failures at the end
+            failures.append((p, err))
+            _say(progress, f"FAILED {p}: {err}")
+        write_runs_csv(collect_rows(cfg), out / "runs.csv")
+    rows = collect_rows(cfg)
+    write_runs_csv(rows, out / "runs.csv")
+    if failures:
+        lines = "; ".join(f"{p['arm']}/{p['model']}-D{p['tokens']}-s{p['seed']}: {e}" for p, e in failures)
+        raise RuntimeError(f"{len(failures)} point(s) failed (finished ones are in {out / 'runs.csv'}; rerun to "
+                           f"retry): {lines}")
+    from pipeline.scaling.report import fit_runs
+
+    fit_runs(out / "runs.csv", out / "fit", drop_highest=cfg.fit.drop_highest, bootstrap=cfg.fit.bootstrap,
+             baseline=cfg.baseline, loss_column=cfg.fit.loss_column, seed=cfg.fit.seed)
+    _say(progress, f"report: {out / 'fit' / 'report.md'}")
+    return out
+
+
+def _run_points(cfg: AblateConfig, cfg_json: dict, todo: list[dict], tokenizer: str, address: str | None):
+    """Yield (point, row, error) as points finish: Ray tasks (GPUs scheduled per point) or a local process pool."""
+    if not todo:
+        return
+    executor = choose_executor(cfg.runtime, address)
+    if executor == "ray":
         import ray
 
         from pipeline.ray_env import init_ray
 
         init_ray(address)
         task = ray.remote(num_cpus=cfg.resources.cpus, num_gpus=cfg.resources.gpus, max_retries=0)(run_point)
-        cfg_json = cfg.model_dump(mode="json")
-        pending = {task.remote(cfg_json, p, str(tokenizer)): p for p in todo}
-        done = total - len(todo)
+        pending = {task.remote(cfg_json, p, tokenizer): p for p in todo}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             p = pending.pop(ready[0])
             try:
-                row = ray.get(ready[0])
-                done += 1
-                _say(progress, f"[ablate] {done}/{total} {p['arm']} {p['model']} D={p['tokens']} seed={p['seed']}: "
-                               f"loss {row['loss']:.4f}, bpb {row['bpb']:.4f}, {row['wall_s']:.1f}s")
-            except Exception as e:  # keep the others running; report all failures at the end
-                failures.append((p, e))
-                _say(progress, f"[ablate] FAILED {p}: {e}")
-            write_runs_csv(collect_rows(cfg), out / "runs.csv")
-    rows = collect_rows(cfg)
-    write_runs_csv(rows, out / "runs.csv")
-    if failures:
-        lines = "\n".join(f"  {p['arm']}/{p['model']}-D{p['tokens']}-s{p['seed']}: {e}" for p, e in failures)
-        raise RuntimeError(f"{len(failures)} point(s) failed (finished ones are in {out / 'runs.csv'}; rerun to "
-                           f"retry):\n{lines}")
-    from pipeline.scaling.report import fit_runs
+                yield p, ray.get(ready[0]), None
+            except Exception as e:
+                yield p, None, e
+        return
+    if cfg.resources.gpus:
+        raise UserError("resources.gpus > 0 needs Ray to place points on GPUs: pass --executor ray or --address")
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    fit_runs(out / "runs.csv", out / "fit", drop_highest=cfg.fit.drop_highest, bootstrap=cfg.fit.bootstrap,
-             baseline=cfg.baseline, loss_column=cfg.fit.loss_column, seed=cfg.fit.seed)
-    _say(progress, f"[ablate] report: {out / 'fit' / 'report.md'}")
-    return out
+    n = cfg.resources.workers or max(1, int((os.cpu_count() or 1) // cfg.resources.cpus))
+    with ProcessPoolExecutor(max_workers=min(n, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(run_point, cfg_json, p, tokenizer): p for p in todo}
+        for fut in as_completed(futures):
+            try:
+                yield futures[fut], fut.result(), None
+            except Exception as e:
+                yield futures[fut], None, e
 
 
 def _say(enabled: bool, msg: str) -> None:
     if enabled:
-        print(msg, file=sys.stderr, flush=True)
+        _log(msg, stage="ablate")
+
+
+register(StageSpec(
+    name="ablate", job=AblateConfig, run=run_ablate, inputs=None,
+    help="Train students on every (arm, size, budget, seed) point (resumable), evaluate them, write runs.csv, then "
+         "fit L(N,D) and write the report into OUTPUT/fit/.",
+    output_help="Output directory (overrides the config's `output`): tokenizer/, runs/, runs.csv, fit/.",
+    options=(Opt(("--var",), "vars", "NAME=VALUE for ${NAME} placeholders in the config (overrides its vars:); "
+                                     "repeatable.", mapping=True, metavar="NAME=VALUE"),
+             Opt(("--bootstrap",), "fit.bootstrap", "Bootstrap resamples of the final fit (overrides "
+                                                    "fit.bootstrap).", int)),
+))

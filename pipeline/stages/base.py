@@ -1,0 +1,131 @@
+"""What document stages share: the job fields every stage has, input planning, the sub-stage result, and the end
+of a run (manifest with the conservation check, dataset card, summary table)."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.errors import UserError
+from pipeline.extract import ExtractionConfig
+from pipeline.io import expand
+from pipeline.manifest import StageCounts, check_conservation, write_manifest
+from pipeline.progress import log
+from pipeline.readers import check_input
+from pipeline.readers.options import ReaderOptions
+from pipeline.runner import Layout, Resources, Runtime, choose_executor
+from pipeline.summary import print_summary, write_dataset_card
+
+INPUTS_FIELD = Field(..., min_length=1, description="files, directories, globs or fsspec URLs")
+OUTPUT_FIELD = Field(..., description="output directory")
+
+
+class DocJob(BaseModel):
+    """Fields of every document stage's job: where from, where to, with what resources, how to run."""
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[str] = INPUTS_FIELD
+    output: str = OUTPUT_FIELD
+    resources: Resources = Field(default_factory=Resources)
+    runtime: Runtime = Field(default_factory=Runtime)
+
+
+class IngestConfig(BaseModel):
+    """How a stage that needs document tables reads inputs that are not already Parquet with `id`/`text`
+    (archives are extracted under the hard time limit, JSONL is parsed): the same reader stack as `filter`."""
+    model_config = ConfigDict(extra="forbid")
+
+    reader: ReaderOptions = Field(default_factory=ReaderOptions)
+    extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
+
+
+@dataclass(frozen=True)
+class SubStage:
+    """A document stage that can run inside a chain (`assay curate`): its config model, whether it is on by
+    default, and its run function over planned input files."""
+    name: str
+    config: type[BaseModel]
+    run: Callable[..., "StageResult"]  # (files, layout, cfg, resources, executor, progress) -> StageResult
+    default_on: bool = True
+    memory_bound: bool = False
+
+
+SUBSTAGES: dict[str, SubStage] = {}
+
+
+def register_substage(sub: SubStage) -> SubStage:
+    SUBSTAGES[sub.name] = sub
+    return sub
+
+
+@dataclass
+class StageResult:
+    """What a (sub-)stage hands back: its counts, per-step times and stage-specific extras."""
+    stage: str
+    counts: StageCounts
+    steps: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+def plan_inputs(inputs: list[str], reader: ReaderOptions | None = None, suffixes: tuple[str, ...] | None = None,
+                check_files: int = 16) -> list[str]:
+    """Expand inputs into files (the rules of `pipeline.io`), say what was skipped, and check the first
+    `check_files` structured inputs for the text field (an error naming the fields that exist)."""
+    exp = expand(inputs, suffixes)
+    if exp.skipped:
+        shown = ", ".join(Path(p).name for p in exp.skipped[:3]) + (" ..." if len(exp.skipped) > 3 else "")
+        log(f"skipped {len(exp.skipped)} file(s) that are not documents: {shown}", stage="inputs")
+    for path in exp.files[:check_files]:
+        check_input(path, reader or ReaderOptions())
+    return exp.files
+
+
+def executor_for(job: DocJob, address: str | None, docs_estimate: int = 0, memory_bound: bool = False) -> str:
+    ex = choose_executor(job.runtime, address, docs_estimate, memory_bound)
+    if ex == "ray":
+        from pipeline.ray_env import init_ray
+
+        init_ray(address)
+    return ex
+
+
+def finish(layout: Layout, result: StageResult, config: dict, t0: float, *, card: bool = True,
+           summary: bool = True) -> dict:
+    """Write the manifest (conservation checked), and for a top-level stage the dataset card and summary."""
+    steps = dict(result.steps)
+    steps["stage_total"] = {"wall_s": time.perf_counter() - t0, "docs": result.counts.input}
+    manifest = write_manifest(layout.manifest, result.stage, result.counts, config, steps, result.extra)
+    if card:
+        write_dataset_card(layout.root, manifest)
+    if summary:
+        print_summary(manifest)
+    return manifest
+
+
+def merge_results(stage: str, parts: list[StageResult]) -> StageResult:
+    """One result for a chain of sub-stages: input of the first, kept of the last, removals and quarantines
+    summed; each sub-stage's input must equal the previous one's kept (checked)."""
+    for prev, cur in zip(parts, parts[1:]):
+        if cur.counts.input != prev.counts.kept:
+            raise RuntimeError(f"{cur.stage} read {cur.counts.input} documents but {prev.stage} kept "
+                               f"{prev.counts.kept}")
+    total = StageCounts(input=parts[0].counts.input, kept=parts[-1].counts.kept)
+    for p in parts:
+        total = StageCounts(total.input, total.kept, StageCounts(0, 0, total.removed).add(
+            StageCounts(0, 0, p.counts.removed)).removed, total.quarantined + p.counts.quarantined)
+    check_conservation(total, stage)
+    steps = {f"{p.stage}.{k}": v for p in parts for k, v in p.steps.items()}
+    extra = {"stages": {p.stage: p.counts.to_dict() for p in parts}}
+    for p in parts:
+        for k, v in p.extra.items():
+            extra.setdefault(k, v)
+    return StageResult(stage, total, steps, extra)
+
+
+def require_parquet(files: list[str], why: str) -> None:
+    bad = [f for f in files if not str(f).endswith(".parquet")]
+    if bad:
+        raise UserError(f"{bad[0]}: {why} needs Parquet inputs (a stage's output); got {len(bad)} other file(s)")

@@ -1,0 +1,531 @@
+"""The dedupe stage: exact + MinHash near-duplicate removal, on this machine or on Ray Data.
+
+Steps (each writes its result atomically under `work/dedupe/` and is reused when present, so a killed run that is
+rerun produces the same output):
+0. `ingest` (only for inputs that are not Parquet document shards): the shared shard worker reads and extracts
+   them into Parquet, with the usual quarantine and `no_text` accounting.
+1. `signatures`: one task per shard: exact keys and MinHash band hashes (`filters.dedupe.kernels`).
+2. `buckets`: band rows grouped by (band, bucket); star edges member -> smallest member (`--verify`: only pairs
+   with exact Jaccard >= threshold).
+3. `components`: union-find in this process up to `max_edges_in_memory` edges, else large-star/small-star rounds on
+   Ray Data; both label each node with the smallest node of its component.
+4. `keepers`: the keeper rule per cluster (highest `quality_score` when the column exists, else smallest `id`;
+   documents of an earlier run's index always win).
+5. `filter`: one task per shard writes kept rows (input order, every column passed through), rejects (`reason`,
+   `duplicate_of`, `cluster_id`) and, last, its stats.
+Locally (`executor: local`) steps 2-4 run on one in-memory partition; on Ray they run on hash partitions of a
+Ray Data grouping. The kernels are the same, so the kept set does not depend on the executor or the number of
+workers or nodes. The driver holds paths, counts, the edges below the in-memory budget and small aggregates.
+Node ids are global row numbers (shard offset + row); `cluster_id` is the smallest node id of the cluster
+(negative for clusters anchored on an indexed document of an earlier run).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+from pydantic import ConfigDict, Field
+
+from filters.dedupe import kernels
+from filters.dedupe.components import union_find_components
+from filters.dedupe.config import DedupeConfig
+from filters.dedupe.index import index_bands, index_params, index_table, load_index
+from filters.hashing import hash_partition
+from pipeline.errors import UserError
+from pipeline.io import write_parquet_atomic
+from pipeline.manifest import StageCounts
+from pipeline.progress import log
+from pipeline.runner import (RAY_TASK_RETRIES, Layout, Resources, map_tasks, run_shards, shard_stats, sum_counts,
+                             sum_steps, write_shard_stats)
+from pipeline.schema import QUALITY_COLUMN, shard_name
+from pipeline.shard import DocShardWorker
+from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
+from pipeline.stages.base import (DocJob, IngestConfig, StageResult, SubStage, executor_for, finish, plan_inputs,
+                                   register_substage)
+
+STAGE = "dedupe"
+
+
+class DedupeJob(DocJob):
+    """`assay dedupe` / `python -m jobs.dedupe`."""
+    model_config = ConfigDict(extra="forbid")
+    dedupe: DedupeConfig = Field(default_factory=DedupeConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+
+
+# ------------------------------------------------------------------------------------------------ planning
+def is_doc_shard(path: str, reader) -> bool:
+    """A Parquet file dedupe can read directly: `id` and a `text` column without nulls (the reader's default
+    fields); anything else goes through the ingest pass."""
+    if not str(path).endswith(".parquet") or reader.text_field != "text" or reader.id_field != "id":
+        return False
+    pf = pq.ParquetFile(path)
+    names = pf.schema_arrow.names
+    if "id" not in names or "text" not in names:
+        return False
+    j = names.index("text")
+    for i in range(pf.metadata.num_row_groups):
+        rg = pf.metadata.row_group(i)
+        st = rg.column(j).statistics
+        if rg.num_rows and (st is None or st.null_count is None):
+            return pq.read_table(path, columns=["text"]).column("text").null_count == 0
+        if rg.num_rows and st.null_count > 0:
+            return False
+    return True
+
+
+def estimate_docs(files: list[str]) -> int:
+    """Rows of Parquet inputs, ~2 KB per document for the rest (used to choose the executor)."""
+    n = 0
+    for f in files:
+        if str(f).endswith(".parquet"):
+            n += pq.ParquetFile(f).metadata.num_rows
+        elif os.path.isfile(f):
+            n += os.path.getsize(f) // 2000
+    return n
+
+
+def ingest_worker(layout: Layout, cfg: IngestConfig) -> DocShardWorker:
+    return DocShardWorker(layout, cfg.reader, list, "annotate", cfg.extraction)
+
+
+def plan_shards(files: list[str]) -> list[dict]:
+    plan, offset = [], 0
+    for i, f in enumerate(files):
+        n = pq.ParquetFile(f).metadata.num_rows
+        plan.append({"i": i, "path": f, "offset": offset, "rows": n, "name": shard_name(f)})
+        offset += n
+    if len({p["name"] for p in plan}) != len(plan):
+        raise UserError("two dedupe inputs map to the same shard name; give distinct files")
+    return plan
+
+
+# ------------------------------------------------------------------------------------------------ step 1
+def signature_shard(task: dict) -> int:
+    """Exact keys + band hashes of one shard -> its signature file; returns the row count."""
+    cfg = DedupeConfig.model_validate_json(task["cfg"])
+    pf = pq.ParquetFile(task["path"])
+    names = pf.schema_arrow.names
+    has_q, use_url = QUALITY_COLUMN in names, cfg.exact_url and "url" in names
+    cols = ["id", "text"] + ([QUALITY_COLUMN] if has_q else []) + (["url"] if use_url else [])
+    parts, row = [], 0
+    for batch in pf.iter_batches(batch_size=cfg.batch_size, columns=cols):
+        q = batch.column(QUALITY_COLUMN).to_numpy(zero_copy_only=False) if has_q else None
+        c = kernels.signature_columns(int(task["offset"]) + row, batch.column("id").to_pylist(),
+                                      batch.column("text").to_pylist(), q,
+                                      batch.column("url").to_pylist() if use_url else None, cfg)
+        parts.append(_sig_table(c, cfg))
+        row += batch.num_rows
+    bands, _ = cfg.band_rows()
+    table = pa.concat_tables(parts) if parts else _sig_table(_empty_sig(bands, cfg.verify), cfg)
+    write_parquet_atomic(table, Path(task["out"]))
+    return row
+
+
+def _sig_table(c: dict, cfg: DedupeConfig) -> pa.Table:
+    cols = {"node": pa.array(c["node"], pa.int64()), "id": pa.array(c["id"], pa.string()),
+            "exact": pa.array(c["exact"], pa.uint64()), "valid": pa.array(c["valid"], pa.bool_()),
+            "quality": pa.array(c["quality"], pa.float64())}
+    for k in sorted((k for k in c if k.startswith("b") and k[1:].isdigit()), key=lambda k: int(k[1:])):
+        cols[k] = pa.array(c[k], pa.uint64())
+    if cfg.verify:
+        cols["shingles"] = pa.array(c["shingles"], pa.list_(pa.uint32()))
+    return pa.table(cols)
+
+
+def _empty_sig(bands: int, verify: bool) -> dict:
+    c = {"node": np.zeros(0, np.int64), "id": [], "exact": np.zeros(0, np.uint64), "valid": np.zeros(0, bool),
+         "quality": np.zeros(0)}
+    c.update({f"b{b}": np.zeros(0, np.uint64) for b in range(bands)})
+    if verify:
+        c["shingles"] = []
+    return c
+
+
+def index_sig_rows(path: str, base: int, bands: int, verify: bool) -> pa.Table:
+    """Rows of an earlier run's index file in the signature layout, nodes -1 - (base + row)."""
+    t = pq.read_table(path)
+    n = t.num_rows
+    cols = {"node": pa.array(-1 - (base + np.arange(n, dtype=np.int64))),
+            "exact": t.column("exact_hash").cast(pa.uint64()), "valid": pa.array(np.ones(n, bool))}
+    b = index_bands(t)
+    for i in range(bands):
+        cols[f"b{i}"] = pa.array(np.ascontiguousarray(b[:, i]))
+    if verify:
+        cols["shingles"] = pa.array([[]] * n, pa.list_(pa.uint32()))
+    return pa.table(cols)
+
+
+# ------------------------------------------------------------------------------------------------ steps 2-4
+def _read_dir(path: Path, columns: list[str] | None = None, filt=None) -> pa.Table | None:
+    files = sorted(str(p) for p in Path(path).glob("*.parquet"))
+    if not files:
+        return None
+    return pads.dataset(files, format="parquet").to_table(columns=columns, filter=filt)
+
+
+def _rows_in_dir(path: Path) -> int:
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in Path(path).glob("*.parquet"))
+
+
+def _write_table_dir(table: pa.Table, final: Path) -> None:
+    tmp = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    write_parquet_atomic(table, tmp / "part-00000.parquet")
+    os.replace(tmp, final)
+
+
+def _write_ds_dir(ds, final: Path) -> None:
+    tmp = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    ds.write_parquet(str(tmp))
+    tmp.mkdir(parents=True, exist_ok=True)  # an empty dataset writes nothing
+    os.replace(tmp, final)
+
+
+def _np(t: pa.Table) -> dict:
+    return {c: (t.column(c).to_numpy(zero_copy_only=False) if c != "shingles" else
+                np.array(t.column(c).to_pylist() + [None], dtype=object)[:-1]) for c in t.column_names}
+
+
+def edges_local(sources: list[pa.Table], cfg: DedupeConfig, out: Path) -> None:
+    bands, _ = cfg.band_rows()
+    rows = [kernels.band_rows(_np(t), bands, 1, cfg.exact, cfg.near, cfg.verify) for t in sources if t.num_rows]
+    if rows:
+        group = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+        e = kernels.partition_edges(group, cfg.threshold if cfg.verify else None)
+    else:
+        e = {"src": np.zeros(0, np.int64), "dst": np.zeros(0, np.int64)}
+    _write_table_dir(pa.table({"src": pa.array(e["src"], pa.int64()), "dst": pa.array(e["dst"], pa.int64())}), out)
+
+
+def edges_ray(sig_files: list[str], index: list[dict], cfg: DedupeConfig, parts: int, out: Path) -> None:
+    import ray.data
+
+    bands, _ = cfg.band_rows()
+    cols = ["node", "exact", "valid"] + [f"b{b}" for b in range(bands)] + (["shingles"] if cfg.verify else [])
+    ds = ray.data.read_parquet(sig_files, columns=cols)
+    if index:
+        ds = ds.union(ray.data.from_items(index, override_num_blocks=len(index)).map_batches(
+            _index_batch, fn_kwargs={"bands": bands, "verify": cfg.verify}, batch_size=1, batch_format="numpy",
+            **RAY_TASK_RETRIES))
+    ds = ds.map_batches(kernels.band_rows, fn_kwargs={"bands": bands, "parts": parts, "exact": cfg.exact,
+                                                      "near": cfg.near, "verify": cfg.verify},
+                        batch_format="numpy", **RAY_TASK_RETRIES)
+    ds = ds.groupby("part", num_partitions=parts).map_groups(
+        kernels.partition_edges, fn_kwargs={"threshold": cfg.threshold if cfg.verify else None},
+        batch_format="numpy", **RAY_TASK_RETRIES)
+    _write_ds_dir(ds, out)
+
+
+def _index_batch(batch: dict, bands: int, verify: bool) -> pa.Table:
+    return pa.concat_tables([index_sig_rows(p, int(b), bands, verify) for p, b in zip(batch["path"], batch["base"])])
+
+
+def memory_components(edges_dir: Path, out_dir: Path) -> None:
+    """Union-find in this process over all edges (below the memory budget)."""
+    t = _read_dir(edges_dir, ["src", "dst"])
+    src = t.column("src").to_numpy() if t is not None else np.zeros(0, np.int64)
+    dst = t.column("dst").to_numpy() if t is not None else np.zeros(0, np.int64)
+    nodes, labels = union_find_components(src, dst)
+    _write_table_dir(pa.table({"node": pa.array(nodes, pa.int64()), "label": pa.array(labels, pa.int64())}), out_dir)
+
+
+def distributed_components(edges_dir: Path, out_dir: Path, parts: int, max_rounds: int = 100) -> int:
+    """Large-star / small-star on Ray Data until the edge set stops changing; writes (node, label)."""
+    import ray.data
+
+    ds = ray.data.read_parquet(str(edges_dir)).map_batches(kernels.both_ways, fn_kwargs={"parts": parts},
+                                                           batch_format="numpy", **RAY_TASK_RETRIES)
+    prev = None
+    for rnd in range(1, max_rounds + 1):
+        for kind in ("large", "small"):
+            ds = ds.groupby("part", num_partitions=parts).map_groups(
+                kernels.star_round, fn_kwargs={"kind": kind, "parts": parts}, batch_format="numpy",
+                **RAY_TASK_RETRIES)
+        ds = ds.materialize()
+        # A round's output multiset is a function of its input set, so equal fingerprints in two consecutive
+        # rounds mean the edge set reached its fixed point (the star forest).
+        fps = ds.map_batches(kernels.fingerprint, batch_size=None, batch_format="numpy").take_all()
+        cur = (sum(int(r["n"]) for r in fps), sum((int(r["hi"]) << 32) + int(r["lo"]) for r in fps) % (1 << 64))
+        if cur == prev:
+            _write_ds_dir(ds.groupby("part", num_partitions=parts).map_groups(
+                kernels.labels, batch_format="numpy", **RAY_TASK_RETRIES), out_dir)
+            return rnd
+        prev = cur
+    raise RuntimeError(f"distributed components did not converge in {max_rounds} rounds")
+
+
+def members_of_source(src: dict, comp_dir: str, parts: int) -> dict:
+    """One signature source (a shard's signatures or an earlier index) joined with its component labels."""
+    lo, hi, old = int(src["lo"]), int(src["hi"]), bool(src["old"])
+    comp = _read_dir(Path(comp_dir), ["node", "label"], (pads.field("node") >= lo) & (pads.field("node") < hi))
+    empty = {"node": np.int64, "label": np.int64, "id": object, "exact": np.uint64, "quality": np.float64,
+             "old": bool, "part": np.int64}
+    if comp is None or comp.num_rows == 0:
+        return {k: np.zeros(0, t) for k, t in empty.items()}
+    cn, cl = comp.column("node").to_numpy(), comp.column("label").to_numpy()
+    if old:
+        t = pq.read_table(src["path"], columns=["id", "exact_hash"])
+        nodes = np.arange(hi - 1, lo - 1, -1, dtype=np.int64)  # -1 - (base + row)
+        ids, exact = np.asarray(t.column("id").to_pylist(), object), t.column("exact_hash").to_numpy()
+        quality = np.full(t.num_rows, np.nan)
+    else:
+        t = pq.read_table(src["path"], columns=["node", "id", "exact", "quality"])
+        nodes, ids = t.column("node").to_numpy(), np.asarray(t.column("id").to_pylist(), object)
+        exact = t.column("exact").to_numpy()
+        quality = t.column("quality").to_numpy(zero_copy_only=False).astype(np.float64)
+    order = np.argsort(nodes)
+    pos = order[np.searchsorted(nodes, cn, sorter=order)]
+    return {"node": cn, "label": cl, "id": ids[pos], "exact": exact[pos], "quality": quality[pos],
+            "old": np.full(len(cn), old), "part": hash_partition(cl, parts)}
+
+
+def _members_batch(batch: dict, comp_dir: str, parts: int) -> dict:
+    outs = [members_of_source({k: batch[k][i] for k in batch}, comp_dir, parts) for i in range(len(batch["path"]))]
+    return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+
+
+def keepers_local(sources: list[dict], comp_dir: Path, use_quality: bool, out: Path) -> None:
+    m = [members_of_source(s, str(comp_dir), 1) for s in sources]
+    group = {k: np.concatenate([x[k] for x in m]) for k in m[0]} if m else None
+    d = kernels.keepers(group, use_quality) if group is not None and len(group["node"]) else \
+        {"node": np.zeros(0, np.int64), "cluster_id": np.zeros(0, np.int64), "keep": np.zeros(0, bool),
+         "duplicate_of": np.zeros(0, object), "reason": np.zeros(0, object), "cluster_size": np.zeros(0, np.int64)}
+    _write_table_dir(pa.table({"node": pa.array(d["node"], pa.int64()), "cluster_id": pa.array(d["cluster_id"],
+                                                                                              pa.int64()),
+                               "keep": pa.array(d["keep"], pa.bool_()),
+                               "duplicate_of": pa.array(list(d["duplicate_of"]), pa.string()),
+                               "reason": pa.array(list(d["reason"]), pa.string()),
+                               "cluster_size": pa.array(d["cluster_size"], pa.int64())}), out)
+
+
+def keepers_ray(sources: list[dict], comp_dir: Path, use_quality: bool, parts: int, out: Path) -> None:
+    import ray.data
+
+    ds = ray.data.from_items(sources, override_num_blocks=len(sources)).map_batches(
+        _members_batch, fn_kwargs={"comp_dir": str(comp_dir), "parts": parts}, batch_size=1, batch_format="numpy",
+        **RAY_TASK_RETRIES)
+    ds = ds.groupby("part", num_partitions=parts).map_groups(kernels.keepers, fn_kwargs={"use_quality": use_quality},
+                                                             batch_format="numpy", **RAY_TASK_RETRIES)
+    _write_ds_dir(ds, out)
+
+
+# ------------------------------------------------------------------------------------------------ step 5
+def filter_shard(task: dict) -> dict:
+    """Kept rows, rejects, optional index rows and (last) stats of one shard."""
+    layout = Layout(**{k: Path(v) if k not in ("stage", "prefix") else v for k, v in task["layout"].items()})
+    path, lo, name = task["path"], int(task["offset"]), task["name"]
+    table = pq.read_table(path)
+    n = table.num_rows
+    dec = _read_dir(Path(task["dec_dir"]), ["node", "keep", "duplicate_of", "reason", "cluster_id", "cluster_size"],
+                    (pads.field("node") >= lo) & (pads.field("node") < lo + n))
+    removed = np.zeros(n, bool)
+    hist: dict[int, int] = {}
+    rej = None
+    if dec is not None and dec.num_rows:
+        dec = dec.sort_by("node")
+        row = dec.column("node").to_numpy() - lo
+        keep = dec.column("keep").to_numpy(zero_copy_only=False)
+        removed[row[~keep]] = True
+        for s, c in zip(*np.unique(dec.column("cluster_size").to_numpy()[keep], return_counts=True)):
+            hist[int(s)] = int(c)
+        r = dec.filter(pa.array(~keep))
+        take = pa.array(row[~keep])
+        rej = pa.table({"id": table.column("id").take(take).cast(pa.string()), "reason": r.column("reason"),
+                        "duplicate_of": r.column("duplicate_of"), "cluster_id": r.column("cluster_id")})
+        for c in ("url", "source"):
+            if c in table.column_names:
+                rej = rej.append_column(c, table.column(c).take(take))
+    hist[1] = hist.get(1, 0) + int(n - removed.sum() - sum(hist.values()))
+    write_parquet_atomic(table.filter(pa.array(~removed)), layout.data / f"{name}.parquet")
+    if rej is not None and rej.num_rows:
+        write_parquet_atomic(rej, layout.reject_file(name))
+    if task.get("index_dir"):
+        sig = pq.read_table(task["sig"]).filter(pa.array(~removed))
+        params = task["params"]
+        bands = np.stack([sig.column(f"b{b}").to_numpy() for b in range(params["bands"])], axis=1) \
+            if params["bands"] else np.zeros((sig.num_rows, 0), np.uint64)
+        write_parquet_atomic(index_table(sig.column("id").to_pylist(), sig.column("exact").to_numpy(), bands, params),
+                             Path(task["index_dir"]) / f"{name}.parquet")
+    reasons = rej.column("reason").to_pylist() if rej is not None else []
+    counts = StageCounts(n, int(n - removed.sum()), {k: reasons.count(k) for k in sorted(set(reasons))}, 0)
+    stats = shard_stats(name, path, counts, extra={"cluster_sizes": {str(k): v for k, v in sorted(hist.items())}})
+    write_shard_stats(layout, stats)
+    return stats
+
+
+# ------------------------------------------------------------------------------------------------ the stage
+def dedupe_stage(files: list[str], layout: Layout, cfg: DedupeConfig, ingest: IngestConfig, resources: Resources,
+                 executor: str, progress: bool) -> StageResult:
+    """Dedupe as a (sub-)stage over planned input files."""
+    t_all = time.perf_counter()
+    direct = [f for f in files if is_doc_shard(f, ingest.reader)]
+    other = [f for f in files if f not in set(direct)]
+    ing = None
+    if other:
+        il = Layout(layout.root, f"{layout.stage}-ingest", layout.work / "ingest" / "data", layout.rejects,
+                    layout.quarantine, layout.root / "stats" / f"{layout.stage}-ingest", layout.work / "ingest",
+                    layout.work / "ingest" / "manifest.json", f"{layout.prefix}ingest-")
+        stats = run_shards(other, il, functools.partial(ingest_worker, il, ingest), resources, executor, progress,
+                           f"{layout.stage}: ingest")
+        ing = StageResult("ingest", sum_counts(stats), sum_steps(stats))
+        direct += [str(il.data / f"{s['shard']}.parquet") for s in stats]
+    plan = plan_shards(direct)
+    work = layout.work
+    work.mkdir(parents=True, exist_ok=True)
+    bands, rows = cfg.band_rows()
+    params = index_params(cfg)
+    total = sum(p["rows"] for p in plan)
+    steps: dict[str, dict] = {}
+    say = (lambda m: log(m, stage=layout.stage)) if progress else (lambda m: None)
+    if executor == "ray":
+        from ray.data import DataContext
+        from ray.data.context import ShuffleStrategy
+
+        # task-based sort shuffle: no long-lived aggregator actors, so small groupings start fast
+        DataContext.get_current().shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+
+    # 1. signatures
+    t0 = time.perf_counter()
+    sig_dir = work / "sigs"
+    sig_files = [str(sig_dir / f"{p['name']}.parquet") for p in plan]
+    todo = [{"path": p["path"], "offset": p["offset"], "out": s, "cfg": cfg.model_dump_json()}
+            for p, s in zip(plan, sig_files) if not Path(s).exists()]
+    say(f"signatures: {len(plan) - len(todo)}/{len(plan)} shards cached, {len(todo)} to do")
+    map_tasks(signature_shard, todo, executor, resources, progress, f"{layout.stage}: signatures")
+    steps["signatures"] = {"wall_s": time.perf_counter() - t0, "docs": total}
+    use_quality = any(QUALITY_COLUMN in pq.ParquetFile(p["path"]).schema_arrow.names for p in plan)
+
+    index, base = [], 0
+    if cfg.index_in:
+        load_index(cfg.index_in, params)  # checks the parameters
+        ip = Path(cfg.index_in)
+        for f in (sorted(str(p) for p in ip.glob("*.parquet")) if ip.is_dir() else [str(ip)]):
+            index.append({"path": f, "base": base})
+            base += pq.ParquetFile(f).metadata.num_rows
+
+    # 2. buckets -> edges
+    t0 = time.perf_counter()
+    edges_dir = work / "edges"
+    n_rows = total * ((bands if cfg.near else 0) + (1 if cfg.exact else 0))
+    parts = max(1, -(-n_rows // cfg.shuffle_rows_per_partition))
+    if not edges_dir.exists():
+        if executor == "ray" and plan:
+            edges_ray(sig_files, index, cfg, parts, edges_dir)
+        else:
+            sources = [pq.read_table(f) for f in sig_files]
+            sources += [index_sig_rows(i["path"], i["base"], bands, cfg.verify) for i in index]
+            edges_local(sources, cfg, edges_dir)
+    n_edges = _rows_in_dir(edges_dir)
+    steps["buckets"] = {"wall_s": time.perf_counter() - t0, "docs": total, "edges": n_edges}
+    say(f"buckets: {n_edges} candidate edges")
+
+    # 3. components
+    t0 = time.perf_counter()
+    comp_dir = work / "components"
+    algo = "union_find" if n_edges <= cfg.max_edges_in_memory or executor != "ray" else "star"
+    rounds = 0
+    if not comp_dir.exists():
+        if algo == "union_find":
+            memory_components(edges_dir, comp_dir)
+        else:
+            rounds = distributed_components(edges_dir, comp_dir,
+                                            max(1, -(-2 * n_edges // cfg.shuffle_rows_per_partition)))
+    steps["components"] = {"wall_s": time.perf_counter() - t0, "docs": total, "algorithm": algo, "rounds": rounds}
+    say(f"components: {algo}")
+
+    # 4. keepers
+    t0 = time.perf_counter()
+    dec_dir = work / "decisions"
+    if not dec_dir.exists():
+        sources = [{"path": f, "lo": p["offset"], "hi": p["offset"] + p["rows"], "old": False}
+                   for f, p in zip(sig_files, plan)]
+        for i in index:
+            m = pq.ParquetFile(i["path"]).metadata.num_rows
+            sources.append({"path": i["path"], "lo": -i["base"] - m, "hi": -i["base"], "old": True})
+        if executor == "ray" and sources:
+            keepers_ray(sources, comp_dir, use_quality,
+                        max(1, -(-_rows_in_dir(comp_dir) // cfg.shuffle_rows_per_partition)), dec_dir)
+        else:
+            keepers_local(sources, comp_dir, use_quality, dec_dir)
+    steps["keepers"] = {"wall_s": time.perf_counter() - t0, "docs": total}
+
+    # 5. filter
+    t0 = time.perf_counter()
+    lay = {k: str(v) for k, v in layout.__dict__.items()}
+    todo = [{**p, "layout": lay, "dec_dir": str(dec_dir), "sig": s, "params": params,
+             "index_dir": str(cfg.index_out) if cfg.index_out else None}
+            for p, s in zip(plan, sig_files) if not layout.stats_file(p["name"]).exists()]
+    map_tasks(filter_shard, todo, executor, resources, progress, f"{layout.stage}: filter")
+    steps["filter"] = {"wall_s": time.perf_counter() - t0, "docs": total}
+
+    stats = [json.loads(layout.stats_file(p["name"]).read_text()) for p in plan]
+    counts = sum_counts(stats)
+    hist: dict[int, int] = {}
+    for s in stats:
+        for k, v in s["extra"]["cluster_sizes"].items():
+            hist[int(k)] = hist.get(int(k), 0) + v
+    if ing is not None:
+        counts = StageCounts(counts.input + ing.counts.input - ing.counts.kept, counts.kept,
+                             StageCounts(0, 0, counts.removed).add(StageCounts(0, 0, ing.counts.removed)).removed,
+                             counts.quarantined + ing.counts.quarantined)
+        steps = {**{f"ingest.{k}": v for k, v in ing.steps.items()}, **steps}
+    steps["dedupe_total"] = {"wall_s": time.perf_counter() - t_all, "docs": counts.input}
+    extra = {"cluster_size_histogram": {str(k): hist[k] for k in sorted(hist)}, "bands": bands, "rows": rows,
+             "edges": n_edges, "components_algorithm": algo, "executor": executor, "shards": len(plan)}
+    say(f"done: input={counts.input} kept={counts.kept} removed={counts.removed}")
+    return StageResult(STAGE, counts, steps, extra)
+
+
+def run_dedupe(job: DedupeJob, ctx: RunContext) -> dict:
+    t0 = time.perf_counter()
+    files = plan_inputs(job.inputs, job.ingest.reader)
+    prepare_output(job.output, STAGE, semantic_config(job), files, ctx.overwrite)
+    layout = Layout.standalone(job.output, STAGE)
+    executor = executor_for(job, ctx.address, estimate_docs(files), memory_bound=True)
+    result = dedupe_stage(files, layout, job.dedupe, job.ingest, job.resources, executor, ctx.progress)
+    return finish(layout, result, job.model_dump(mode="json"), t0)
+
+
+# Giving --threshold or --num-perm re-derives bands x rows from them (datasketch's optimal_param).
+_REDERIVE = (("dedupe.bands", None), ("dedupe.rows", None))
+
+register(StageSpec(
+    name=STAGE, job=DedupeJob, run=run_dedupe,
+    help="Remove exact and near-duplicate documents (MinHash LSH, FineWeb's 5-gram 14x8 setting by default).",
+    output_help="Output directory: data/ (one kept shard per input shard), rejects/, stats/, manifest.json.",
+    options=(
+        Opt(("--threshold",), "dedupe.threshold", "Jaccard threshold; with it, bands x rows come from "
+                                                  "datasketch's optimal_param (default 14x8 ~ 0.72).", float,
+            also=_REDERIVE),
+        Opt(("--num-perm",), "dedupe.num_perm", "MinHash permutations (default 112); with it, bands x rows come "
+                                                "from optimal_param.", int, also=_REDERIVE),
+        Opt(("--ngram",), "dedupe.ngram", "Word n-gram size of the shingles (default 5).", int),
+        Opt(("--verify",), "dedupe.verify", "Keep only candidate pairs whose exact Jaccard reaches the threshold.",
+            flag=True),
+        Opt(("--no-exact",), "dedupe.exact", "Skip exact (normalised-text hash) dedupe.", flag=True, value=False),
+        Opt(("--no-near",), "dedupe.near", "Skip MinHash near-duplicate dedupe.", flag=True, value=False),
+        Opt(("--max-edges-in-memory",), "dedupe.max_edges_in_memory", "Edge budget for in-process union-find; "
+                                                                       "above it components run distributed on Ray.",
+            int),
+        Opt(("--text-field",), "ingest.reader.text_field", "Text field/column of JSONL/Parquet inputs "
+                                                           "(default text)."),
+    ),
+))
+
+
+def _dedupe_sub(files, layout, cfg: DedupeConfig, resources, executor, progress) -> StageResult:
+    return dedupe_stage(files, layout, cfg, IngestConfig(), resources, executor, progress)
+
+
+register_substage(SubStage(STAGE, DedupeConfig, _dedupe_sub, memory_bound=True))

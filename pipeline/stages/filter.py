@@ -1,0 +1,121 @@
+"""The filter stage: read -> extract HTML -> language ID -> heuristic quality filters -> kept / rejects / quarantine.
+
+Config + step list on the shared shard worker (`pipeline.shard.DocShardWorker`). Modes: normal, `annotate_only`
+(every signal as a column, nothing removed) and `from_annotations` (re-decide annotated Parquet with the current
+thresholds, recomputing nothing).
+"""
+from __future__ import annotations
+
+import functools
+import time
+from collections import Counter
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from filters.chain import HeuristicsConfig, build_heuristic_steps
+from filters.langid import LanguageConfig, LanguageID
+from pipeline.extract import ExtractionConfig
+from pipeline.readers.options import ReaderOptions
+from pipeline.runner import Layout, Resources, run_shards, sum_counts, sum_steps
+from pipeline.shard import DocShardWorker
+from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
+from pipeline.stages.base import (DocJob, StageResult, SubStage, executor_for, finish, plan_inputs, register_substage,
+                                   require_parquet)
+
+
+class FilterConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reader: ReaderOptions = Field(default_factory=ReaderOptions)
+    extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
+    language: LanguageConfig = Field(default_factory=LanguageConfig)
+    heuristics: HeuristicsConfig = Field(default_factory=HeuristicsConfig)
+    annotate_only: bool = Field(False, description="write signals as columns, remove nothing")
+    from_annotations: bool = Field(False, description="input is annotated Parquet: re-decide from its columns")
+    batch_docs: int = Field(500, gt=0, description="documents per filter batch inside a shard",
+                            json_schema_extra={"fingerprint": False})
+
+    @model_validator(mode="after")
+    def _modes(self):
+        if self.annotate_only and self.from_annotations:
+            raise ValueError("annotate_only and from_annotations exclude each other")
+        return self
+
+
+class FilterJob(DocJob):
+    """`assay filter` / `python -m jobs.filter`: the filter stage alone."""
+    model_config = ConfigDict(extra="forbid")
+    filter: FilterConfig = Field(default_factory=FilterConfig)
+
+
+def build_steps(cfg: FilterConfig) -> list:
+    steps = [LanguageID(cfg.language)] if cfg.language.enabled else []
+    return steps + build_heuristic_steps(cfg.heuristics)
+
+
+def filter_worker(layout: Layout, cfg: FilterConfig) -> DocShardWorker:
+    mode = "redecide" if cfg.from_annotations else "annotate" if cfg.annotate_only else "filter"
+    return DocShardWorker(layout, cfg.reader, functools.partial(build_steps, cfg), mode,
+                          None if cfg.from_annotations else cfg.extraction, cfg.batch_docs)
+
+
+def run_filter_shards(files: list[str], layout: Layout, cfg: FilterConfig, resources: Resources, executor: str,
+                      progress: bool) -> StageResult:
+    """The filter as a (sub-)stage over planned input files."""
+    stats = run_shards(files, layout, functools.partial(filter_worker, layout, cfg), resources, executor, progress,
+                       "filter")
+    mode = "annotate" if cfg.annotate_only else "from_annotations" if cfg.from_annotations else "filter"
+    return StageResult("filter", sum_counts(stats), sum_steps(stats), shard_extras(stats, mode=mode))
+
+
+def shard_extras(stats: list[dict], **extra) -> dict:
+    """Manifest extras every shard stage has: shard count and quarantine reasons summed over shards."""
+    reasons: Counter = Counter()
+    for s in stats:
+        reasons.update(s.get("extra", {}).get("quarantine_reasons", {}))
+    return {**extra, "shards": len(stats), "quarantined_by_reason": dict(sorted(reasons.items()))}
+
+
+def run_filter(job: FilterJob, ctx: RunContext) -> dict:
+    t0 = time.perf_counter()
+    files = plan_inputs(job.inputs, job.filter.reader)
+    if job.filter.from_annotations:
+        require_parquet(files, "--from-annotations")
+    prepare_output(job.output, "filter", semantic_config(job), files, ctx.overwrite)
+    layout = Layout.standalone(job.output, "filter")
+    result = run_filter_shards(files, layout, job.filter, job.resources, executor_for(job, ctx.address),
+                               ctx.progress)
+    return finish(layout, result, job.model_dump(mode="json"), t0)
+
+
+FILTER_OPTIONS = (
+    Opt(("--extractor",), "extraction.extractor", "HTML extractor: trafilatura or resiliparse (default trafilatura)."),
+    Opt(("--extract-timeout",), "extraction.timeout_s", "Hard per-page extraction time limit in seconds "
+                                                         "(default 5; the extracting process is killed).", float),
+    Opt(("--languages",), "language.languages", "Comma-separated language codes to keep (default en; '' keeps "
+                                                "all).", split=True),
+    Opt(("--lang-threshold",), "language.threshold", "Minimum language-ID score (default 0.65).", float),
+    Opt(("--text-field",), "reader.text_field", "Text field/column of JSONL/Parquet inputs (default text)."),
+    Opt(("--id-field",), "reader.id_field", "Id field/column of JSONL/Parquet inputs (default id)."),
+)
+
+
+def _prefixed(opts: tuple[Opt, ...], prefix: str) -> tuple[Opt, ...]:
+    from dataclasses import replace
+
+    return tuple(replace(o, path=f"{prefix}.{o.path}") for o in opts)
+
+
+register(StageSpec(
+    name="filter", job=FilterJob, run=run_filter,
+    help="Extract, identify language and quality-filter documents (Gopher, C4, FineWeb, hash dumps).",
+    options=_prefixed(FILTER_OPTIONS, "filter") + (
+        Opt(("--annotate-only",), "filter.annotate_only", "Write every signal as a column and remove nothing.",
+            flag=True),
+        Opt(("--from-annotations",), "filter.from_annotations", "Inputs are annotated Parquet: re-decide with "
+                                                                "the current thresholds without recomputing.",
+            flag=True),
+    ),
+))
+
+register_substage(SubStage("filter", FilterConfig, run_filter_shards))
