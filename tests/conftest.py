@@ -62,10 +62,13 @@ def ray_cluster(tmp_path_factory):
     tmp.mkdir()
     token_path, token = TOKEN_PATH, TOKEN
     gcs_port, dash_port = free_port(), free_port()
-    # Job drivers run `python -m jobs.X`: put this venv's python first on the cluster's PATH.
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
-           "RAY_AUTH_TOKEN_PATH": str(token_path), "PATH": path}
+    # A head whose `python` is NOT assay's venv (the venv's bin is taken off PATH), as on a cluster started outside
+    # it: submitted jobs must bring their interpreter (pipeline.submit sets the entrypoint's and py_executable).
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env.update({"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_path),
+                "PATH": path})
     cmd = [RAY, "start", "--head", f"--port={gcs_port}", "--node-ip-address=127.0.0.1",
            "--dashboard-host=127.0.0.1", f"--dashboard-port={dash_port}", "--include-dashboard=true",
            "--num-cpus=2", f"--memory={6 * 1024**3}", f"--object-store-memory={1536 * 1024**2}",

@@ -77,6 +77,21 @@ def test_curate_job_submitted_through_jobs_api(ray_cluster, corpus, tmp_path):
     assert clusters["resolved"] >= 0.7 and clusters["over_removed"] <= 0.02, clusters
 
 
+def test_bare_head_runs_assay_jobs_only_with_the_submitted_interpreter(ray_cluster):
+    """The test head's `python` is not assay's venv: a plain `python` entrypoint cannot import pyarrow there,
+    which is why pipeline.submit names the interpreter (entrypoint and py_executable)."""
+    from pipeline.submit import runtime_env, wait_for_job
+
+    client = ray_cluster.job_client()
+    plain = client.submit_job(entrypoint="python -c 'import pyarrow'")
+    assert wait_for_job(client, plain, 120) == "FAILED"
+    assert "No module named 'pyarrow'" in client.get_job_logs(plain)
+    env = runtime_env(sys.executable)
+    assert env["py_executable"] == sys.executable
+    ok = client.submit_job(entrypoint=f"{sys.executable} -m jobs.fit --help", runtime_env=env)
+    assert wait_for_job(client, ok, 120) == "SUCCEEDED", client.get_job_logs(ok)
+
+
 def test_token_protected_cluster_refuses_requests_without_the_token(ray_cluster):
     url = f"{ray_cluster.dashboard_url}/api/jobs/"
     body = json.dumps({"entrypoint": "echo hi"}).encode()

@@ -13,7 +13,6 @@ import io
 import json
 import math
 import multiprocessing
-import os
 import random
 import re
 import time
@@ -311,9 +310,9 @@ def write_warc(path: Path, pages: list[PagePlan], plans: dict[int, PagePlan], se
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    from pipeline.io import write_bytes_atomic
+
+    write_bytes_atomic(data, path)
 
 
 def _write_file(args: tuple) -> tuple[str, int]:

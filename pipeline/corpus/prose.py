@@ -201,11 +201,10 @@ def prose_pool() -> tuple[Article, ...]:
     pool = _build_pool()
     if cache is not None:
         try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps([{"title": a.title, "source": a.source, "paragraphs": list(a.paragraphs)}
-                                       for a in pool], ensure_ascii=False), encoding="utf-8")
-            os.replace(tmp, cache)
+            from pipeline.io import write_text_atomic
+
+            write_text_atomic(json.dumps([{"title": a.title, "source": a.source, "paragraphs": list(a.paragraphs)}
+                                          for a in pool], ensure_ascii=False), cache)
         except OSError:
             pass  # read-only home: no cache
     return pool

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from pipeline.io import atomic_path  # noqa: E402
 from pipeline.scaling.fit import FitResult, predict  # noqa: E402
 from pipeline.scaling.multiplier import frontier_loss  # noqa: E402
 
@@ -22,9 +23,8 @@ def _save(fig, stem: Path) -> list[Path]:
     fig.tight_layout()
     for ext in ("png", "svg"):
         path = stem.with_suffix(f".{ext}")
-        tmp = path.with_name(f".{path.name}.tmp")
-        fig.savefig(tmp, format=ext, dpi=110)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext, dpi=110)
         out.append(path)
     plt.close(fig)
     return out

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,16 +16,14 @@ from pipeline.scaling.multiplier import (
     optimal_allocation,
     target_losses,
 )
+from pipeline.io import write_text_atomic
 from pipeline.scaling import plots
 
 REQUIRED = ("params", "tokens")
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomic(text, path)
 
 
 def _clean(x):

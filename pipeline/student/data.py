@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline.io import atomic_path, write_json_atomic
+
 log = logging.getLogger(__name__)
 
 def resolve_paths(paths: Iterable[str | os.PathLike]) -> list[str]:
@@ -112,9 +114,8 @@ def build_token_cache(
         raise ValueError("tokenizer has no EOS token")
     dtype = "uint16" if len(tokenizer) <= 65535 else "uint32"
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
     n_tokens = n_bytes = n_docs = 0
-    with open(tmp, "wb") as f:
+    with atomic_path(out_path) as tmp, open(tmp, "wb") as f:
         for docs in _batched(iter_texts(paths, text_field), batch_docs):
             encs = backend.encode_batch(docs, add_special_tokens=False)
             ids = [eos]
@@ -127,14 +128,12 @@ def build_token_cache(
             n_tokens += len(arr)
             n_bytes += sum(len(d.encode("utf-8")) for d in docs)
             n_docs += len(docs)
-    if n_docs == 0:
-        tmp.unlink()
-        from pipeline.errors import UserError
+        if n_docs == 0:
+            from pipeline.errors import UserError
 
-        raise UserError(f"no documents found in {', '.join(map(str, paths))}")
-    os.replace(tmp, out_path)
+            raise UserError(f"no documents found in {', '.join(map(str, paths))}")
     meta = {"n_tokens": n_tokens, "n_bytes": n_bytes, "n_docs": n_docs, "dtype": dtype}
-    meta_path.write_text(json.dumps({**meta, "source": source}, indent=1))
+    write_json_atomic({**meta, "source": source}, meta_path)
     return TokenCache(path=out_path, **meta)
 
 

@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -24,6 +23,8 @@ from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pipeline.io import atomic_path, write_json_atomic
 
 from .data import PackedBatches, build_token_cache
 from .model import LADDER, ModelConfig, Transformer, non_embedding_params, total_params
@@ -143,15 +144,12 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.devic
 
 
 def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _write_json(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    write_json_atomic(obj, path)
 
 
 def _progress(enabled: bool, total: int, done: int):
