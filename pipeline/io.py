@@ -73,6 +73,35 @@ def write_bytes_atomic(data: bytes, path: str | os.PathLike) -> None:
         Path(tmp).write_bytes(data)
 
 
+def unify_parquet_dir(folder: str | os.PathLike) -> int:
+    """Give every Parquet file in `folder` the same schema (the union, base columns first; a column a file lacks is
+    null there), so `datasets` and pyarrow read the folder as one table. Shards of mixed inputs differ (a Parquet
+    input's pass-through columns, signals of steps no kept document reached). Returns the number rewritten."""
+    files = sorted(Path(folder).glob("*.parquet"))
+    schemas = [pq.read_schema(f) for f in files]
+    if len({s.remove_metadata() for s in schemas}) <= 1:
+        return 0
+    from pipeline.schema import BASE_COLUMNS
+
+    try:
+        union = pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise UserError(f"{folder}: shards have incompatible column types ({e}); give inputs with consistent "
+                        "schemas") from None
+    names = [c for c in BASE_COLUMNS if c in union.names] + [c for c in union.names if c not in BASE_COLUMNS]
+    union = pa.schema([union.field(n) for n in names])
+    n = 0
+    for f, s in zip(files, schemas):
+        if s.remove_metadata() == union:
+            continue
+        t = pq.read_table(f)
+        cols = [t.column(c).cast(union.field(c).type) if c in t.column_names else
+                pa.nulls(t.num_rows, union.field(c).type) for c in union.names]
+        write_parquet_atomic(pa.table(cols, schema=union), f)
+        n += 1
+    return n
+
+
 # ---------------------------------------------------------------------------------------------- input expansion
 STAGE_SUBDIRS = ("data", "rejects", "quarantine", "work", "stats")
 

@@ -96,7 +96,7 @@ NESTED = b"<html><body>" + b"<div>" * 50_000 + b"deep text " + b"</div>" * 50_00
 TABLES = b"<html><body>" + b"<table><tr><td>cell " * 100_000 + b"</body></html>"
 
 
-@pytest.mark.parametrize("extractor", ["trafilatura", "resiliparse"])
+@pytest.mark.parametrize("extractor", ["fast", "trafilatura", "resiliparse"])
 def test_hostile_html_is_refused_by_the_depth_precheck(tmp_path, extractor):
     p = write_warc(tmp_path / "n.warc.gz", [("http://x/deep", NESTED), ("http://x/tables", TABLES),
                                            ("http://x/ok", html_page(GOOD))])
@@ -108,7 +108,7 @@ def test_hostile_html_is_refused_by_the_depth_precheck(tmp_path, extractor):
     assert all(q["record_id"].endswith(":" + str(q["offset"])) for q in quarantine)
 
 
-@pytest.mark.parametrize("extractor", ["trafilatura", "resiliparse"])
+@pytest.mark.parametrize("extractor", ["fast", "trafilatura", "resiliparse"])
 def test_hostile_html_past_the_precheck_is_killed_at_the_hard_limit(tmp_path, extractor):
     """With the depth pre-check off, the extracting process is killed at the time limit: native code (resiliparse
     needs minutes for 50k nested divs) cannot hold the worker."""

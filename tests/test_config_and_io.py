@@ -20,7 +20,7 @@ def test_config_errors_name_the_key_and_the_allowed_values(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(CurateJob, cfg)
     msg = str(err.value)
-    assert "filter.extraction.extractor" in msg and "'trafilatura' or 'resiliparse'" in msg
+    assert "filter.extraction.extractor" in msg and "'fast', 'trafilatura' or 'resiliparse'" in msg
     assert "\n" not in msg  # one line
     assert "unknown key 'filter.heuristics.gopher_quality.min_doc_wordz'" in msg and "min_doc_words" in msg
     toml = tmp_path / "c.toml"

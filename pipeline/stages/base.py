@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import UserError
 from pipeline.extract import ExtractionConfig
-from pipeline.io import expand
+from pipeline.io import expand, unify_parquet_dir
 from pipeline.manifest import StageCounts, check_conservation, write_manifest
 from pipeline.progress import log
 from pipeline.readers import check_input
@@ -95,6 +95,8 @@ def executor_for(job: DocJob, address: str | None, docs_estimate: int = 0, memor
 def finish(layout: Layout, result: StageResult, config: dict, t0: float, *, card: bool = True,
            summary: bool = True) -> dict:
     """Write the manifest (conservation checked), and for a top-level stage the dataset card and summary."""
+    for folder in (layout.data, layout.rejects):
+        unify_parquet_dir(folder)
     steps = dict(result.steps)
     steps["stage_total"] = {"wall_s": time.perf_counter() - t0, "docs": result.counts.input}
     manifest = write_manifest(layout.manifest, result.stage, result.counts, config, steps, result.extra)

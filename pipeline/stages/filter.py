@@ -89,7 +89,7 @@ def run_filter(job: FilterJob, ctx: RunContext) -> dict:
 
 
 FILTER_OPTIONS = (
-    Opt(("--extractor",), "extraction.extractor", "HTML extractor: trafilatura or resiliparse (default trafilatura)."),
+    Opt(("--extractor",), "extraction.extractor", "HTML extractor: fast (default), trafilatura or resiliparse."),
     Opt(("--extract-timeout",), "extraction.timeout_s", "Hard per-page extraction time limit in seconds "
                                                          "(default 5; the extracting process is killed).", float),
     Opt(("--languages",), "language.languages", "Comma-separated language codes to keep (default en; '' keeps "
