@@ -23,8 +23,8 @@ QUARANTINE_SCHEMA = pa.schema([
     pa.field("reason", pa.string()),
     pa.field("error", pa.string()),
 ])
-# The column a quality classifier writes and dedupe's keeper rule reads.
-QUALITY_COLUMN = "quality_score"
+# The column a quality classifier writes and dedupe's keeper rule reads (named once, in filters/quality.py).
+from filters.quality import QUALITY_COLUMN  # noqa: E402
 BASE_COLUMNS = ["id", "text", "url", "date", "source"]
 
 

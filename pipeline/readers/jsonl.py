@@ -55,8 +55,11 @@ def record_to_doc(obj, path: str, offset: int, options: ReaderOptions) -> Doc | 
     if "\x00" in text[:4096]:
         return Bad(path, offset, "binary content (NUL characters in text)", did, "binary")
     url, date = _get(obj, options.url_field), _get(obj, options.date_field)
-    return Doc(id=did, text=text, url=None if url is None else str(url), date=None if date is None else str(date),
-               source=path)
+    doc = Doc(id=did, text=text, url=None if url is None else str(url), date=None if date is None else str(date),
+              source=path)
+    if options.fields:
+        doc.extra = {f: _get(obj, f) for f in options.fields}
+    return doc
 
 
 def first_record(path: str, max_lines: int = 100):

@@ -17,3 +17,5 @@ class ReaderOptions(BaseModel):
     date_field: str | None = Field("date", description="column holding the crawl date, if any")
     max_doc_bytes: int = Field(10_000_000, gt=0, description="larger documents are quarantined")
     keep_columns: bool = Field(True, description="carry the other columns of Parquet inputs through to the output")
+    fields: list[str] = Field(default_factory=list, description="further fields of JSONL/Parquet/datasets records "
+                                                                "to carry along (e.g. a label)")

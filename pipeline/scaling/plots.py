@@ -12,22 +12,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pipeline.io import atomic_path  # noqa: E402
+from pipeline.plots import save_figure  # noqa: E402
 from pipeline.scaling.fit import FitResult, predict  # noqa: E402
 from pipeline.scaling.multiplier import frontier_loss  # noqa: E402
 
 
-def _save(fig, stem: Path) -> list[Path]:
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    out = []
-    fig.tight_layout()
-    for ext in ("png", "svg"):
-        path = stem.with_suffix(f".{ext}")
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=ext, dpi=110)
-        out.append(path)
-    plt.close(fig)
-    return out
+_save = save_figure
 
 
 def _colors(arms) -> dict:

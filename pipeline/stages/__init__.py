@@ -4,6 +4,7 @@ Document stages: filter, dedupe and curate (a chain of the document sub-stages).
 fit, ablate. Each module holds the stage's job model (or names it, when importing it would pull in torch), its run
 function and its `register(StageSpec(...))`.
 """
-from pipeline.stages import filter, dedupe  # noqa: F401,E401  (sub-stages first: curate's sections come from them)
+from pipeline.stages import filter, classify, dedupe  # noqa: F401,E401  (sub-stages first: curate's sections)
+from pipeline.stages import classify_train  # noqa: F401,E402
 from pipeline.stages import curate  # noqa: F401,E402
 from pipeline.stages import train, evaluate, fit, ablate  # noqa: F401,E401,E402

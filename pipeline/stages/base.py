@@ -120,7 +120,7 @@ def merge_results(stage: str, parts: list[StageResult]) -> StageResult:
             StageCounts(0, 0, p.counts.removed)).removed, total.quarantined + p.counts.quarantined)
     check_conservation(total, stage)
     steps = {f"{p.stage}.{k}": v for p in parts for k, v in p.steps.items()}
-    extra = {"stages": {p.stage: p.counts.to_dict() for p in parts}}
+    extra = {"chain": [p.stage for p in parts], "stages": {p.stage: p.counts.to_dict() for p in parts}}
     for p in parts:
         for k, v in p.extra.items():
             extra.setdefault(k, v)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from filters.chain import HeuristicsConfig, build_heuristic_steps
 from filters.langid import LanguageConfig, LanguageID
+from filters.quality import FastTextQuality, QualityConfig
 from pipeline.extract import ExtractionConfig
 from pipeline.readers.options import ReaderOptions
 from pipeline.runner import Layout, Resources, run_shards, sum_counts, sum_steps
@@ -30,6 +31,10 @@ class FilterConfig(BaseModel):
     extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     heuristics: HeuristicsConfig = Field(default_factory=HeuristicsConfig)
+    quality: QualityConfig | None = Field(None, description="the fastText quality classifier as a last step; with "
+                                                             "from_annotations it re-decides from quality_score "
+                                                             "(keep_top: a share of the inputs' global "
+                                                             "distribution)")
     annotate_only: bool = Field(False, description="write signals as columns, remove nothing")
     from_annotations: bool = Field(False, description="input is annotated Parquet: re-decide from its columns")
     batch_docs: int = Field(500, gt=0, description="documents per filter batch inside a shard",
@@ -39,6 +44,12 @@ class FilterConfig(BaseModel):
     def _modes(self):
         if self.annotate_only and self.from_annotations:
             raise ValueError("annotate_only and from_annotations exclude each other")
+        if self.quality is not None and self.quality.keep_top is not None and not self.from_annotations:
+            raise ValueError("quality.keep_top needs the global score distribution: score first (`assay classifier "
+                             "score`, or a classify: section in curate), then `assay filter --from-annotations "
+                             "--keep-top`")
+        if self.quality is not None and not self.from_annotations and not self.quality.model:
+            raise ValueError("quality.model: a model is needed to score documents")
         return self
 
 
@@ -50,7 +61,8 @@ class FilterJob(DocJob):
 
 def build_steps(cfg: FilterConfig) -> list:
     steps = [LanguageID(cfg.language)] if cfg.language.enabled else []
-    return steps + build_heuristic_steps(cfg.heuristics)
+    steps += build_heuristic_steps(cfg.heuristics)
+    return steps + ([FastTextQuality(cfg.quality)] if cfg.quality is not None else [])
 
 
 def filter_worker(layout: Layout, cfg: FilterConfig) -> DocShardWorker:
@@ -83,8 +95,17 @@ def run_filter(job: FilterJob, ctx: RunContext) -> dict:
         require_parquet(files, "--from-annotations")
     prepare_output(job.output, "filter", semantic_config(job), files, ctx.overwrite)
     layout = Layout.standalone(job.output, "filter")
-    result = run_filter_shards(files, layout, job.filter, job.resources, executor_for(job, ctx.address),
-                               ctx.progress)
+    executor = executor_for(job, ctx.address)
+    cfg, quality = job.filter, {}
+    if cfg.quality is not None and cfg.quality.keep_top is not None:
+        from pipeline.stages.classify import histogram_of_files, write_histogram
+
+        hist = histogram_of_files(files, 10_000, executor, job.resources)
+        cfg = cfg.model_copy(update={"quality": cfg.quality.resolve_keep_top(hist)})
+        quality = write_histogram(layout.root, hist, cfg.quality.threshold, cfg.quality.keep_top)
+    result = run_filter_shards(files, layout, cfg, job.resources, executor, ctx.progress)
+    if quality:
+        result.extra["quality"] = quality
     return finish(layout, result, job.model_dump(mode="json"), t0)
 
 
@@ -115,6 +136,10 @@ register(StageSpec(
         Opt(("--from-annotations",), "filter.from_annotations", "Inputs are annotated Parquet: re-decide with "
                                                                 "the current thresholds without recomputing.",
             flag=True),
+        Opt(("--keep-top",), "filter.quality.keep_top", "With --from-annotations: keep this share (e.g. 10%) of "
+                                                        "the inputs' quality_score distribution."),
+        Opt(("--quality-threshold",), "filter.quality.threshold", "Remove documents with quality_score below this.",
+            float),
     ),
 ))
 
