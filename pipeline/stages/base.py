@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -125,6 +126,56 @@ def merge_results(stage: str, parts: list[StageResult]) -> StageResult:
         for k, v in p.extra.items():
             extra.setdefault(k, v)
     return StageResult(stage, total, steps, extra)
+
+
+def run_chain(stage: str, steps: list[tuple[str, Callable, Any, Resources, bool]], files: list[str], root: Layout,
+              address: str | None, runtime: Runtime, progress: bool, estimate: int, t0: float) -> StageResult:
+    """Run sub-stages in order into one output: each reads what the one before it kept (`work/<name>/data/`), the
+    last writes `data/`; all share `rejects/` and `quarantine/`; each keeps its manifest under `work/<name>/`.
+    `steps`: (name, run(files, layout, cfg, resources, executor, progress), cfg, resources, memory_bound)."""
+    from pipeline.runner import choose_executor
+
+    parts, current = [], files
+    for i, (name, run, cfg, resources, memory_bound) in enumerate(steps):
+        layout = root.in_chain(name, last=i == len(steps) - 1)
+        executor = choose_executor(runtime, address, estimate, memory_bound)
+        if executor == "ray":
+            from pipeline.ray_env import init_ray
+
+            init_ray(address)
+        result = run(current, layout, cfg, resources, executor, progress)
+        finish(layout, result, cfg.model_dump(mode="json"), t0, card=False, summary=False)
+        parts.append(result)
+        current = sorted(str(p) for p in layout.data.glob("*.parquet"))
+        if i < len(steps) - 1 and not current and result.counts.kept:
+            raise UserError(f"{name} kept {result.counts.kept} documents but wrote no shards to {layout.data}")
+    return merge_results(stage, parts)
+
+
+def iter_docs(inputs: list[str], reader: ReaderOptions, extraction: ExtractionConfig | None = None,
+              fields: tuple[str, ...] = ()):
+    """(id, text, extra fields) of every readable document of `inputs` (already planned files or any inputs), HTML
+    extracted under the hard limit; unreadable records are skipped (for stages that need texts, not accounting)."""
+    from pipeline.extract import Extraction, ExtractionError
+    from pipeline.readers import read_path
+
+    extract = Extraction(extraction or ExtractionConfig())
+    opts = reader.model_copy(update={"keep_columns": False, "fields": list(fields)})
+    try:
+        for path in plan_inputs(inputs, reader):
+            for item in read_path(path, opts):
+                if not hasattr(item, "text"):
+                    continue
+                text = item.text
+                if item.html is not None:
+                    try:
+                        text = extract(item.html, item.charset)
+                    except ExtractionError:
+                        continue
+                if text.strip():
+                    yield item.id, text, {f: item.extra.get(f) for f in fields}
+    finally:
+        extract.close()
 
 
 def require_parquet(files: list[str], why: str) -> None:

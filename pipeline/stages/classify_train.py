@@ -21,19 +21,17 @@ from __future__ import annotations
 import json
 import random
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipeline.errors import UserError
-from pipeline.extract import Extraction, ExtractionConfig, ExtractionError
+from pipeline.extract import ExtractionConfig
 from pipeline.progress import log
-from pipeline.readers import read_path
 from pipeline.readers.options import ReaderOptions
 from pipeline.stage import Opt, RunContext, StageSpec, check_writable_parent, prepare_output, register
-from pipeline.stages.base import plan_inputs
+from pipeline.stages.base import iter_docs, plan_inputs
 
 
 class AnnotationConfig(BaseModel):
@@ -80,29 +78,6 @@ class TrainClassifierJob(BaseModel):
         if bool(self.positive) != bool(self.negative):
             raise ValueError("--positive and --negative go together")
         return self
-
-
-def iter_docs(inputs: list[str], reader: ReaderOptions, extraction: ExtractionConfig | None = None,
-              fields: tuple[str, ...] = ()) -> Iterator[tuple[str, str, dict]]:
-    """(id, text, extra fields) of every readable document of `inputs`, HTML extracted under the hard limit;
-    unreadable records are skipped (counted by the stages that keep accounting; here only texts are needed)."""
-    extract = Extraction(extraction or ExtractionConfig())
-    try:
-        for path in plan_inputs(inputs, reader):
-            opts = reader.model_copy(update={"keep_columns": False, "fields": list(fields)})
-            for item in read_path(path, opts):
-                if not hasattr(item, "text"):
-                    continue
-                text = item.text
-                if item.html is not None:
-                    try:
-                        text = extract(item.html, item.charset)
-                    except ExtractionError:
-                        continue
-                if text.strip():
-                    yield item.id, text, {f: item.extra.get(f) for f in fields}
-    finally:
-        extract.close()
 
 
 def _labelled(inputs: list[str], reader: ReaderOptions, label_field: str) -> tuple[list[str], list[int]]:

@@ -14,10 +14,9 @@ from typing import Optional
 
 from pydantic import ConfigDict, Field, create_model, model_validator
 
-from pipeline.errors import UserError
 from pipeline.runner import Layout, Resources
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
-from pipeline.stages.base import SUBSTAGES, DocJob, executor_for, finish, merge_results, plan_inputs
+from pipeline.stages.base import SUBSTAGES, DocJob, finish, plan_inputs, run_chain
 from pipeline.stages.dedupe import estimate_docs
 from pipeline.stages.filter import FILTER_OPTIONS, _prefixed
 
@@ -62,20 +61,9 @@ def run_curate(job, ctx: RunContext) -> dict:
     prepare_output(job.output, "curate", semantic_config(job, ("output", "resources", "runtime",
                                                                "stage_resources")), files, ctx.overwrite)
     root = Layout.standalone(job.output, "curate")
-    estimate = estimate_docs(files)
-    parts, current = [], files
-    for i, name in enumerate(chain):
-        sub = SUBSTAGES[name]
-        layout = root.in_chain(name, last=i == len(chain) - 1)
-        executor = executor_for(job, ctx.address, estimate, sub.memory_bound)
-        resources = job.stage_resources.get(name, job.resources)
-        result = sub.run(current, layout, getattr(job, name), resources, executor, ctx.progress)
-        finish(layout, result, getattr(job, name).model_dump(mode="json"), t0, card=False, summary=False)
-        parts.append(result)
-        current = sorted(str(p) for p in layout.data.glob("*.parquet"))
-        if i < len(chain) - 1 and not current and result.counts.kept:
-            raise UserError(f"{name} kept {result.counts.kept} documents but wrote no shards to {layout.data}")
-    result = merge_results("curate", parts)
+    steps = [(name, SUBSTAGES[name].run, getattr(job, name), job.stage_resources.get(name, job.resources),
+              SUBSTAGES[name].memory_bound) for name in chain]
+    result = run_chain("curate", steps, files, root, ctx.address, job.runtime, ctx.progress, estimate_docs(files), t0)
     return finish(root, result, job.model_dump(mode="json"), t0)
 
 

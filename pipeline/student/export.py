@@ -16,7 +16,24 @@ import torch
 
 from .model import ModelConfig, Transformer
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
+
+# The chat template an export carries, so `apply_chat_template`, vLLM's `LLM.chat` and `vllm serve`'s
+# /v1/chat/completions work on a student. The student was pretrained on plain text and knows one special token
+# (<|endoftext|>), so the turns are plain role-tagged text: "User: ...", "System: ...", "Assistant: ..." separated
+# by a blank line; an assistant turn ends with the EOS token (what a fine-tune on chats learns to stop on);
+# `add_generation_prompt` appends "Assistant:" and the model continues from there. Content must be a string.
+#   [{"role": "user", "content": "Hi"}]  ->  "User: Hi\n\nAssistant:"
+CHAT_TEMPLATE = (
+    "{#- assay student chat template: role-tagged plain-text turns, blank line between turns, EOS after each "
+    "assistant turn, 'Assistant:' as the generation prompt. -#}\n"
+    "{%- for message in messages -%}\n"
+    "{{- (message['role'] | capitalize) + ': ' + message['content'] -}}\n"
+    "{%- if message['role'] == 'assistant' -%}{{- eos_token -}}{%- endif -%}\n"
+    "{{- '\\n\\n' -}}\n"
+    "{%- endfor -%}\n"
+    "{%- if add_generation_prompt -%}{{- 'Assistant:' -}}{%- endif -%}\n"
+)
 
 
 def hf_config(cfg: ModelConfig, eos_token_id: int) -> dict:
@@ -49,8 +66,10 @@ def hf_config(cfg: ModelConfig, eos_token_id: int) -> dict:
 
 
 def export_hf(ckpt_or_model_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
-    """Write `out_dir/{config.json, model.safetensors, tokenizer files}` from a training dir (with `ckpt.pt`
-    and `tokenizer/`) or a checkpoint file next to a `tokenizer/` dir."""
+    """Write `out_dir/{config.json, generation_config.json, model.safetensors, tokenizer.json,
+    tokenizer_config.json, special_tokens_map.json, chat_template.jinja}` from a training dir (with `ckpt.pt` and
+    `tokenizer/`) or a checkpoint file next to a `tokenizer/` dir. The result is a usable teacher: transformers'
+    `apply_chat_template`, vLLM's `LLM.chat` and `vllm serve` chat requests work on it (see `CHAT_TEMPLATE`)."""
     from safetensors.torch import save_file
 
     src = Path(ckpt_or_model_dir)
@@ -64,7 +83,8 @@ def export_hf(ckpt_or_model_dir: str | os.PathLike, out_dir: str | os.PathLike) 
         raise FileNotFoundError(f"{tok_dir}: no tokenizer next to {ckpt_path}")
     from .tokenizer import load_tokenizer
 
-    eos_id = load_tokenizer(tok_dir).eos_token_id
+    tok = load_tokenizer(tok_dir)
+    eos_id = tok.eos_token_id
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().to(torch.float32).contiguous() for k, v in ck["model"].items()}
@@ -72,10 +92,37 @@ def export_hf(ckpt_or_model_dir: str | os.PathLike, out_dir: str | os.PathLike) 
     (out / "config.json").write_text(json.dumps(hf_config(cfg, eos_id), indent=1))
     (out / "generation_config.json").write_text(
         json.dumps({"bos_token_id": eos_id, "eos_token_id": eos_id, "pad_token_id": eos_id}, indent=1))
-    for name in TOKENIZER_FILES:
-        if (tok_dir / name).exists():
-            shutil.copy2(tok_dir / name, out / name)
+    shutil.copy2(tok_dir / "tokenizer.json", out / "tokenizer.json")
+    write_tokenizer_config(out, tok, cfg.max_seq_len)
     return out
+
+
+def write_tokenizer_config(out: Path, tok, max_len: int) -> None:
+    """Portable tokenizer metadata next to `tokenizer.json`: a `PreTrainedTokenizerFast` `tokenizer_config.json`
+    (no machine-local keys such as `is_local`/`local_files_only`, so older transformers, vLLM and converters load
+    it), `special_tokens_map.json`, and the chat template (as `chat_template.jinja`, and inline in the config for
+    loaders that only read it there)."""
+    eos = tok.eos_token
+    special = {"bos_token": tok.bos_token or eos, "eos_token": eos, "pad_token": tok.pad_token or eos}
+    added = {}
+    for tid, t in sorted(tok.added_tokens_decoder.items()):
+        added[str(tid)] = {"content": t.content, "lstrip": t.lstrip, "normalized": t.normalized, "rstrip": t.rstrip,
+                           "single_word": t.single_word, "special": t.special}
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        **special,
+        "unk_token": tok.unk_token,
+        "added_tokens_decoder": added,
+        "add_bos_token": False,
+        "add_eos_token": False,
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": max_len,
+        "padding_side": "right",
+        "chat_template": CHAT_TEMPLATE,
+    }
+    (out / "tokenizer_config.json").write_text(json.dumps(config, indent=1, ensure_ascii=False))
+    (out / "special_tokens_map.json").write_text(json.dumps(special, indent=1, ensure_ascii=False))
+    (out / "chat_template.jinja").write_text(CHAT_TEMPLATE)
 
 
 def model_config_from_hf(config: dict) -> ModelConfig:

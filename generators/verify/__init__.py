@@ -1,0 +1,2 @@
+"""Verification of generated exercises: math answers by safe evaluation (`math`), code against its own tests in a
+sandboxed process (`sandbox`). Both return results with a short reason, like `filters` steps' decide()."""
