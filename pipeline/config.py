@@ -145,8 +145,9 @@ def substitute_vars(value: Any, variables: dict[str, str], where: str = "config"
                                  f"--var {name}=VALUE (known: {sorted(variables) or 'none'})")
             return str(variables[name])
         return _VAR.sub(repl, value)
-    if isinstance(value, dict):
-        return {k: substitute_vars(v, variables, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, dict):  # keys too (a mix's sources are keys)
+        return {substitute_vars(k, variables, where): substitute_vars(v, variables, f"{where}.{k}")
+                for k, v in value.items()}
     if isinstance(value, list):
         return [substitute_vars(v, variables, f"{where}[{i}]") for i, v in enumerate(value)]
     return value

@@ -113,6 +113,12 @@ def test_tiny_ablation_end_to_end(tmp_path, ray_cluster):
     for d, t in stamps.items():
         assert (d / "point.json").stat().st_mtime_ns == t
     assert len(pd.read_csv(out / "runs.csv")) == 8
+    # stale output: another learning rate into the same output is refused before any work, naming the change;
+    # more points (another budget) extend the grid and reuse every finished one
+    from pipeline.errors import UserError
+
+    with pytest.raises(UserError, match=r"lr: 0.01 -> 0.02"):
+        run_ablate(AblateConfig.model_validate(_config(tmp_path, lr=0.02)), RunContext(progress=False))
 
 
 def test_demo_config_is_valid():
@@ -120,8 +126,11 @@ def test_demo_config_is_valid():
 
     path = Path(__file__).resolve().parent.parent / "configs" / "ablate-demo.yaml"
     cfg = load_config(AblateConfig, path, {"vars": {"demo": "/d"}})
-    assert cfg.arms == {"raw": ["/d/raw/data"], "deduped": ["/d/dedupe/data"], "filtered": ["/d/curate/data"]}
-    assert cfg.output == "/d/ablate" and cfg.eval.text == {"heldout": "/d/heldout/clean.jsonl"}
-    assert len(cfg.points()) == 27 and cfg.baseline == "raw"
+    assert cfg.arms["raw"] == ["/d/raw"] and cfg.arms["filtered"] == ["/d/filtered"]
+    assert cfg.arms["synthetic_mix"].mix == {"filtered": 0.8, "/d/synthetic": 0.2}
+    assert cfg.planted() == {"control": {"source": "raw", "value": 0.5}}
+    assert cfg.arm_paths("control") == ["/d/ablate/arms/control"]
+    assert cfg.output == "/d/ablate" and cfg.eval.text == {"heldout": "/d/corpus/_heldout.jsonl"}
+    assert len(cfg.points()) == 7 * 2 * 2 and cfg.baseline == "raw" and cfg.fit.share == "alpha,beta,E,A"
     with pytest.raises(ValueError, match="circular"):
         AblateConfig.model_validate({**_config(Path("/t")), "vars": {"a": "${b}", "b": "${a}"}})

@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_cmd(
         output: str = typer.Option("runs/demo", "--output", "-o", help="Output dir for every step."),
-        docs: int = typer.Option(3000, help="Pages in the embedded corpus."),
+        docs: int = typer.Option(6000, help="Pages in the embedded corpus."),
         seed: int = typer.Option(0, help="Corpus seed."),
         address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
         ablate: bool = typer.Option(True, "--ablate/--no-ablate", help="Train students and fit after curation."),

@@ -25,12 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import junk
 from .pages import Site, make_site, page_url, site_domain, paragraphs_html, render_page
-from .prose import Article, all_paragraphs, prose_pool
+from .prose import Article, is_heldout, prose_pool, training_pool
 
 KINDS = ("prose", "near_dup", "exact_dup", "boilerplate", "seo_spam", "lorem_ipsum", "table", "hash_dump", "foreign")
 VARIANTS = ("rewrap", "edit", "truncate", "reorder")
 # Side files start with "_": input expansion skips them, so `assay curate DIR` reads only the WARC files.
 TRUTH_FILE = "_truth.jsonl"
+HELDOUT_FILE = "_heldout.jsonl"
 INFO_FILE = "_corpus.json"
 
 
@@ -49,6 +50,10 @@ class CorpusConfig(BaseModel):
     min_paragraphs: int = Field(4, ge=1)
     max_paragraphs: int = Field(24, ge=1)
     start_date: dt.date = Field(dt.date(2024, 1, 1), description="crawl start; WARC-Date = start + seed days + offset")
+    extended_prose: bool = Field(False, description="draw prose from the extended pool (stdlib + the pinned "
+                                                    "packages' docstrings, ~11x more unique prose)")
+    heldout_articles: float = Field(0.0, ge=0, lt=1, description="share of the pool's articles no page uses; their "
+                                                                "text is written to _heldout.jsonl (clean eval text)")
 
     @model_validator(mode="after")
     def _check(self) -> "CorpusConfig":
@@ -162,7 +167,7 @@ def prose_article(seed: int, index: int, cfg: CorpusConfig) -> tuple[str, list[s
     near-duplicates are the planned ones.
     """
     rng = _rng(seed, index, "content")
-    pool, flat = prose_pool(), all_paragraphs()
+    pool, flat = training_pool(cfg.extended_prose, cfg.heldout_articles)
     target = min(cfg.max_paragraphs, cfg.min_paragraphs + int(rng.expovariate(1 / 5)))
     art: Article = rng.choice(pool)
     run = min(len(art.paragraphs), rng.randint(1, max(1, target // 3)))
@@ -254,7 +259,7 @@ def page_html(plan: PagePlan, plans: dict[int, PagePlan] | None, seed: int, cfg:
         title, pars, others = _near_dup(plan, seed, cfg)
         content = paragraphs_html(pars)
     elif plan.kind == "boilerplate":
-        others = [a.title for a in rng.sample(prose_pool(), 12)]
+        others = [a.title for a in rng.sample(training_pool(cfg.extended_prose, cfg.heldout_articles)[0], 12)]
         title, content = junk.boilerplate_content(rng, others)
     elif plan.kind == "seo_spam":
         title, content, kw = junk.seo_spam_content(rng)
@@ -340,7 +345,7 @@ def build_corpus(out_dir: Path, docs: int = 3000, seed: int = 0, docs_per_file: 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plans = plan_corpus(docs, seed, docs_per_file, cfg)
-    prose_pool()  # computed once here; forked workers inherit it
+    training_pool(cfg.extended_prose, cfg.heldout_articles)  # computed once here; forked workers inherit it
     by_index = {p.index: p for p in plans}
     groups: dict[str, list[PagePlan]] = {}
     for p in plans:
@@ -363,6 +368,12 @@ def build_corpus(out_dir: Path, docs: int = 3000, seed: int = 0, docs_per_file: 
     rows = truth_rows(plans)
     data = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows).encode()
     _write_atomic(out_dir / TRUTH_FILE, data)
+    if cfg.heldout_articles > 0:
+        held = [a for a in prose_pool(cfg.extended_prose) if is_heldout(a, cfg.heldout_articles)]
+        rows = [{"id": f"{a.source}#{i}", "title": a.title, "text": "\n\n".join(a.paragraphs[i:i + 8])}
+                for a in held for i in range(0, len(a.paragraphs), 8)]
+        _write_atomic(out_dir / HELDOUT_FILE,
+                      "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode())
     counts = {k: 0 for k in KINDS}
     for p in plans:
         counts[p.kind] += 1

@@ -3,6 +3,9 @@
 Two sources every CPython 3.11 carries:
 - ``pydoc_data.topics.topics``: the language reference rendered as plain text;
 - docstrings of stdlib modules, classes and functions, read with :mod:`ast` from the source files (never imported).
+The extended pool (``prose_pool(extended=True)``, ~11x larger: ~890k words) adds the docstrings of the pinned
+packages installed with assay (numpy, scipy, pandas, torch, ...): used where a corpus must hold more unique prose
+than the stdlib has (the demo's data ablation), not by default.
 
 Both are cut into paragraphs, cleaned of reST markup and filtered to prose-like paragraphs (full sentences, no code,
 no lists, no curly braces), so pages built from them pass the Gopher / C4 / FineWeb heuristics. The pool is sorted
@@ -156,10 +159,42 @@ def _docstring_articles() -> list[Article]:
     return arts
 
 
-def _build_pool() -> tuple[Article, ...]:
+# Pinned dependencies whose docstrings extend the pool (same text wherever assay's venv is installed).
+PACKAGES = ("numpy", "scipy", "pandas", "torch", "sympy", "networkx", "matplotlib", "transformers", "ray", "datasets",
+            "pydantic", "jinja2", "click", "fsspec", "rich", "datasketch", "trafilatura", "lxml")
+
+
+def _package_articles() -> list[Article]:
+    import sysconfig as _sc
+
+    site = Path(_sc.get_paths()["purelib"])
+    arts = []
+    for pkg in PACKAGES:
+        root = site / pkg
+        if not root.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and d not in ("testing", "_vendor",
+                                                                                     "vendored"))
+            for name in sorted(filenames):
+                if not name.endswith(".py") or name.startswith("test_"):
+                    continue
+                path = Path(dirpath, name)
+                try:
+                    tree = ast.parse(path.read_bytes(), filename=str(path))
+                except (SyntaxError, ValueError, OSError):
+                    continue
+                pars = [p for doc in _docstrings(tree) for p in split_paragraphs(doc)]
+                if pars:
+                    rel = path.relative_to(site).as_posix()
+                    arts.append(Article(title=_module_title(rel), source=f"package:{rel}", paragraphs=tuple(pars)))
+    return arts
+
+
+def _build_pool(extended: bool = False) -> tuple[Article, ...]:
     seen: set[str] = set()
     out = []
-    for art in _topic_articles() + _docstring_articles():
+    for art in _topic_articles() + _docstring_articles() + (_package_articles() if extended else []):
         pars = tuple(p for p in art.paragraphs if not (p in seen or seen.add(p)))
         if pars:
             out.append(Article(art.title, art.source, pars))
@@ -168,7 +203,7 @@ def _build_pool() -> tuple[Article, ...]:
     return tuple(out)
 
 
-def _cache_file() -> Path | None:
+def _cache_file(extended: bool = False) -> Path | None:
     """Cache path keyed by this module's code, the Python version and the stdlib files' sizes and mtimes.
 
     ``ASSAY_CACHE_DIR`` (default ``~/.cache/assay``) sets the folder; ``ASSAY_CACHE_DIR=off`` disables the cache.
@@ -182,23 +217,32 @@ def _cache_file() -> Path | None:
     for path in [Path(pydoc_data.topics.__file__)] + stdlib_files():
         st = path.stat()
         key.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return Path(root) / f"prose-pool-{key.hexdigest()[:24]}.json"
+    if extended:
+        import importlib.metadata
+
+        for pkg in PACKAGES:
+            try:
+                key.update(f"{pkg}=={importlib.metadata.version(pkg)}\n".encode())
+            except importlib.metadata.PackageNotFoundError:
+                key.update(f"{pkg} missing\n".encode())
+    return Path(root) / f"prose-pool-{'ext-' if extended else ''}{key.hexdigest()[:24]}.json"
 
 
-@functools.lru_cache(maxsize=1)
-def prose_pool() -> tuple[Article, ...]:
-    """All articles (reference topics, then stdlib modules by path); a repeated paragraph is kept once.
+@functools.lru_cache(maxsize=2)
+def prose_pool(extended: bool = False) -> tuple[Article, ...]:
+    """All articles (reference topics, then stdlib modules by path; with `extended`, then the packages'); a
+    repeated paragraph is kept once.
 
-    Parsing the stdlib takes seconds, so the pool is cached on disk (see :func:`_cache_file`) and in memory.
+    Parsing takes seconds (a minute extended), so the pool is cached on disk (see :func:`_cache_file`) and in memory.
     """
-    cache = _cache_file()
+    cache = _cache_file(extended)
     if cache is not None and cache.exists():
         try:
             rows = json.loads(cache.read_text(encoding="utf-8"))
             return tuple(Article(r["title"], r["source"], tuple(r["paragraphs"])) for r in rows)
         except (ValueError, KeyError, TypeError):
             pass  # corrupt cache: rebuild
-    pool = _build_pool()
+    pool = _build_pool(extended)
     if cache is not None:
         try:
             from pipeline.io import write_text_atomic
@@ -210,7 +254,22 @@ def prose_pool() -> tuple[Article, ...]:
     return pool
 
 
-@functools.lru_cache(maxsize=1)
-def all_paragraphs() -> tuple[str, ...]:
+@functools.lru_cache(maxsize=2)
+def all_paragraphs(extended: bool = False) -> tuple[str, ...]:
     """Every paragraph of the pool, in pool order."""
-    return tuple(p for art in prose_pool() for p in art.paragraphs)
+    return tuple(p for art in prose_pool(extended) for p in art.paragraphs)
+
+
+def is_heldout(article: Article, fraction: float) -> bool:
+    """Whether an article is held out of a corpus (a stable hash of its source, so the split never depends on the
+    seed or the page count)."""
+    if fraction <= 0:
+        return False
+    return int(hashlib.sha1(article.source.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
+
+
+@functools.lru_cache(maxsize=4)
+def training_pool(extended: bool, heldout: float) -> tuple[tuple[Article, ...], tuple[str, ...]]:
+    """(articles, paragraphs) pages may use: the pool without the held-out articles."""
+    arts = tuple(a for a in prose_pool(extended) if not is_heldout(a, heldout))
+    return arts, tuple(p for a in arts for p in a.paragraphs)

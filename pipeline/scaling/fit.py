@@ -189,17 +189,18 @@ def _validate(params, tokens, loss) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def fit_chinchilla(params, tokens, loss, *, bootstrap: int = 1000, seed: int = 0, top_k: int = 8,
-                   boot_top_k: int = 0, delta: float = HUBER_DELTA) -> FitResult:
+                   boot_top_k: int = 0, delta: float = HUBER_DELTA, progress=None) -> FitResult:
     """Fit L(N, D) = E + A/N^alpha + B/D^beta to points (N = params, D = tokens, L = loss).
 
     Runs L-BFGS-B from the `top_k` best of the 4500 grid starts and keeps the best; `bootstrap` resamples
     (seeded by `seed`) give 95% percentile intervals; each replicate starts from the full-data optimum plus its
-    own `boot_top_k` best grid starts.  Ill-conditioning is reported in `FitResult.warnings`."""
+    own `boot_top_k` best grid starts.  Ill-conditioning is reported in `FitResult.warnings`.  `progress`, if
+    given, is called with the number of finished replicates after each one."""
     with single_thread_blas():
-        return _fit(params, tokens, loss, bootstrap, seed, top_k, boot_top_k, delta)
+        return _fit(params, tokens, loss, bootstrap, seed, top_k, boot_top_k, delta, progress)
 
 
-def _fit(params, tokens, loss, bootstrap, seed, top_k, boot_top_k, delta) -> FitResult:
+def _fit(params, tokens, loss, bootstrap, seed, top_k, boot_top_k, delta, progress=None) -> FitResult:
     n, d, l = _validate(params, tokens, loss)
     log_n, log_d, log_l = np.log(n), np.log(d), np.log(l)
     grid = init_grid()
@@ -221,6 +222,8 @@ def _fit(params, tokens, loss, bootstrap, seed, top_k, boot_top_k, delta) -> Fit
                 starts = np.vstack([starts, grid[np.argsort(gobj, kind="stable")[:boot_top_k]]])
             bt, _, _ = _best_of(starts, bargs)
             boots[i] = bt
+            if progress is not None:
+                progress(i + 1)
     result = FitResult(params=theta_to_params(theta), theta=[float(x) for x in theta], objective=fun,
                        n_points=len(n), converged=ok, bootstrap=boots)
     if boots is not None:

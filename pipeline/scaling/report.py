@@ -1,4 +1,14 @@
-"""`assay fit`: fit L(N, D) per arm from a runs table, compute multipliers, write fit.json, plots and report.md."""
+"""`assay fit`: fit L(N, D) for every arm of a runs table, measure each arm against a baseline, write fit.json,
+report.md and the plots (PNG + SVG).
+
+Modes: `joint` (default; `share` parameters common to all arms, A and B per arm, stratified bootstrap) or
+`per-arm` (`share="none"`: every arm its own Approach 3 fit, exactly as `fit_chinchilla` does it).  Repetition:
+when the runs table has `unique_tokens` (the arm's pool U), D is replaced by the effective data D' of Muennighoff
+et al. (2023) with R* fixed or fitted (`pipeline.scaling.repetition`).  Analyses: per-arm data multiplier
+(B_base / B_arm)^(1/beta) with its interval (needs beta shared), compute multiplier M(L*) along the fresh-data
+frontier, shared-vs-free model comparison (`pipeline.scaling.compare`), pool-limited frontiers and crossovers
+(`pipeline.scaling.crossover`).  Unfittable inputs raise `UserError` with a one-line reason when `strict`.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +19,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.scaling.fit import PARAM_NAMES, FitResult, fit_chinchilla
-from pipeline.scaling.multiplier import (
-    frontier_loss,
-    multiplier_with_ci,
-    optimal_allocation,
-    target_losses,
-)
+from pipeline.errors import UserError
 from pipeline.io import write_text_atomic
+from pipeline.progress import log
 from pipeline.scaling import plots
+from pipeline.scaling.checks import design_warnings, fit_warnings, problems
+from pipeline.scaling.fit import FitResult, fit_chinchilla
+from pipeline.scaling.joint import JointFit, fit_joint, make_layout, make_points, parse_share
+from pipeline.scaling.repetition import RSTAR_PUBLISHED, epochs, over_epochs
+from pipeline.scaling.ticker import Ticker
 
 REQUIRED = ("params", "tokens")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    write_text_atomic(text, path)
+REPETITION_MODES = ("auto", "fit", "fixed", "off")
 
 
 def _clean(x):
@@ -34,13 +41,14 @@ def _clean(x):
         return [_clean(v) for v in x]
     if isinstance(x, (np.floating, float)):
         return float(x) if math.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
+    if isinstance(x, (np.integer, np.bool_)):
+        return x.item()
     return x
 
 
 def load_runs(path: Path, loss_column: str = "loss") -> pd.DataFrame:
-    """Read a runs CSV into columns arm, params, tokens, flops, loss (the chosen loss column), validated."""
+    """Read a runs CSV into columns arm, params, tokens, flops, loss (the chosen loss column), unique_tokens (NaN
+    when unknown), epochs and row (line in the file), validated."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"runs table not found: {path}")
@@ -55,130 +63,222 @@ def load_runs(path: Path, loss_column: str = "loss") -> pd.DataFrame:
         "loss": pd.to_numeric(df[loss_column], errors="coerce"),
     })
     flops = pd.to_numeric(df["flops"], errors="coerce") if "flops" in df.columns else None
-    out["flops"] = 6.0 * out["params"] * out["tokens"] if flops is None else flops.fillna(6.0 * out["params"] * out["tokens"])
+    six_nd = 6.0 * out["params"] * out["tokens"]
+    out["flops"] = six_nd if flops is None else flops.fillna(six_nd)
     for col in ("params", "tokens", "loss"):
         bad = out.index[~(out[col] > 0) | ~np.isfinite(out[col])]
         if len(bad):
             i = int(bad[0])
             raise ValueError(f"{path}: row {i + 2} (line in file) has invalid {col if col != 'loss' else loss_column}="
                              f"{df.iloc[i][col if col != 'loss' else loss_column]!r}; must be a number > 0")
+    u = pd.to_numeric(df["unique_tokens"], errors="coerce") if "unique_tokens" in df.columns else None
+    if u is None and "epochs" in df.columns:  # U = D / epochs
+        u = out["tokens"] / pd.to_numeric(df["epochs"], errors="coerce")
+    out["unique_tokens"] = np.nan if u is None else u.where(u > 0)
+    out["epochs"] = epochs(out["tokens"], out["unique_tokens"])
+    out["row"] = np.arange(len(df)) + 2
     return out
 
 
 def fit_arms(points: pd.DataFrame, *, drop_highest: int = 0, bootstrap: int = 1000, seed: int = 0
              ) -> tuple[dict[str, FitResult], pd.DataFrame]:
-    """Fit each arm (dropping its `drop_highest` highest-loss points); returns the fits and the points used.
+    """Fit each arm alone (dropping its `drop_highest` highest-loss points); returns the fits and the points used.
 
     Arm i's bootstrap uses seed `seed + i`, so arms resample independently (their runs are independent)."""
-    fits, kept = {}, []
-    for i, arm in enumerate(dict.fromkeys(points["arm"])):  # order of first appearance
-        pts = points[points["arm"] == arm].sort_values("loss", ascending=False, kind="stable")
-        pts = pts.iloc[drop_highest:]
+    used = drop_points(points, drop_highest)
+    fits = {arm: fit_chinchilla(g["params"], g["tokens"], g["loss"], bootstrap=bootstrap, seed=seed + i)
+            for i, (arm, g) in enumerate(used.groupby("arm", sort=False))}
+    return fits, used
+
+
+def drop_points(points: pd.DataFrame, drop_highest: int) -> pd.DataFrame:
+    kept = []
+    for arm in dict.fromkeys(points["arm"]):  # order of first appearance
+        pts = points[points["arm"] == arm].sort_values("loss", ascending=False, kind="stable").iloc[drop_highest:]
         if pts.empty:
             raise ValueError(f"arm {arm!r}: no points left after dropping the {drop_highest} highest-loss ones")
-        fits[arm] = fit_chinchilla(pts["params"], pts["tokens"], pts["loss"], bootstrap=bootstrap,
-                                   seed=seed + i)  # arms resample independently
         kept.append(pts)
-    return fits, pd.concat(kept).sort_index()
+    return pd.concat(kept).sort_index()
 
 
-def _fmt(v: float) -> str:
-    if v is None or not np.isfinite(v):
-        return "n/a"
-    return f"{v:.4g}"
+def _resolve_repetition(mode: str, used: pd.DataFrame, arms, share, rstar: float, strict: bool,
+                        notes: list[str]) -> str:
+    """off | fixed | fit from the requested mode and what the runs can support (`notes` gets the reasons)."""
+    if mode not in REPETITION_MODES:
+        raise ValueError(f"--repetition must be one of {', '.join(REPETITION_MODES)}, got {mode!r}")
+    has_pool = bool(used["unique_tokens"].notna().any())
+    n_rep = int((used["epochs"] > 1).sum())
+    if mode == "off":
+        return "off"
+    if mode in ("fixed", "auto") and not has_pool:
+        if mode == "fixed":
+            notes.append("the runs table has no unique_tokens (or epochs): repetition has no effect, D' = D")
+        return "off"
+    if mode == "fixed":
+        return "fixed"
+    pts = make_points(used["arm"].map({a: k for k, a in enumerate(arms)}), used["params"], used["tokens"],
+                      used["loss"], used["unique_tokens"])
+    why = problems(make_layout(arms, share, True), pts)
+    if mode == "fit":
+        if why:
+            if strict:
+                raise UserError(f"--repetition fit: cannot fit R*: {why[0]}")
+            notes.append(f"cannot fit R* ({why[0]}): R* fixed at {rstar:g}")
+            return "fixed"
+        return "fit"
+    if n_rep == 0:
+        notes.append(f"no run repeats its pool: the fit is the same as without repetition; R* = {rstar:g} "
+                     "(Muennighoff et al. 2023) is used only to extrapolate past each pool")
+        return "fixed"
+    if n_rep < 3 or why:
+        notes.append(f"R* fixed at {rstar:g} (Muennighoff et al. 2023): "
+                     + (why[0] if why else f"only {n_rep} run(s) repeat their pool, too few to fit R*"))
+        return "fixed"
+    return "fit"
+
+
+def from_per_arm(arms: list[str], results: dict[str, FitResult], rstar_mode: str, rstar: float | None) -> JointFit:
+    """Wrap independent per-arm Approach 3 fits (fit_chinchilla) as a JointFit with nothing shared."""
+    lay = make_layout(arms, (), False)
+    v = np.zeros(lay.n_free)
+    for k, a in enumerate(arms):
+        v[lay.idx[k]] = results[a].theta
+    boot = None
+    nb = [0 if results[a].bootstrap is None else len(results[a].bootstrap) for a in arms]
+    if min(nb) > 0:
+        boot = np.full((min(nb), lay.n_free), np.nan)
+        for k, a in enumerate(arms):
+            boot[:, lay.idx[k]] = results[a].bootstrap[: min(nb)]
+    fit = JointFit(layout=lay, vector=v, objective=sum(r.objective for r in results.values()),
+                   converged=all(r.converged for r in results.values()),
+                   n_points={a: results[a].n_points for a in arms},
+                   arm_objective={a: results[a].objective for a in arms}, rstar_mode=rstar_mode, rstar=rstar,
+                   boot=boot, arm_warnings={a: list(results[a].warnings) for a in arms}, per_arm_results=results)
+    if boot is not None and rstar is not None:
+        fit.boot_rstar = np.full(len(boot), rstar)
+    return fit
+
+
+def _fit_all(used, arms, share, rep_mode, rstar, bootstrap, seed, progress) -> tuple[JointFit, object]:
+    """The fit (joint, or per arm via fit_chinchilla when nothing couples the arms) and its Points."""
+    arm_idx = used["arm"].map({a: k for k, a in enumerate(arms)}).to_numpy()
+    r_for_pts = rstar if rep_mode == "fixed" else None
+    pts = make_points(arm_idx, used["params"], used["tokens"], used["loss"],
+                      used["unique_tokens"] if rep_mode != "off" else None, r_for_pts)
+    if share == () and rep_mode != "fit":
+        ticker = Ticker("bootstrap replicates", bootstrap * len(arms)) if progress and bootstrap else None
+        results = {}
+        for i, a in enumerate(arms):
+            m = arm_idx == i
+            d_eff = np.exp(pts.log_deff[m])
+            tick = (lambda j, base=i * bootstrap: ticker.tick(base + j)) if ticker else None
+            results[a] = fit_chinchilla(np.exp(pts.log_n[m]), d_eff, np.exp(pts.log_l[m]), bootstrap=bootstrap,
+                                        seed=seed + i, progress=tick)
+        return from_per_arm(arms, results, rep_mode, rstar if rep_mode == "fixed" else None), pts
+    fit = fit_joint(arms, pts, share=share, rstar_mode=rep_mode, rstar=rstar, bootstrap=bootstrap, seed=seed,
+                    progress=progress)
+    return fit, pts
+
+
+def _ci_wide_warnings(res: FitResult) -> list[str]:
+    out = []
+    for k, (lo, hi) in res.intervals.items():
+        est = res.params[k]
+        if np.isfinite(lo) and np.isfinite(hi) and (hi - lo) > abs(est):
+            out.append(f"{k}: 95% CI [{lo:.4g}, {hi:.4g}] is wider than the estimate {est:.4g}")
+    return out
 
 
 def fit_runs(runs: Path, output: Path, *, drop_highest: int = 0, bootstrap: int = 1000, baseline: str | None = None,
-             loss_column: str = "loss", seed: int = 0, report_targets: int = 5) -> dict:
+             loss_column: str = "loss", seed: int = 0, report_targets: int = 5, share=None, mode: str | None = None,
+             repetition: str = "auto", rstar: float = RSTAR_PUBLISHED, strict: bool = False, compare: bool = True,
+             planted: dict | None = None, progress: bool = True) -> dict:
     """Fit every arm of a runs table and write `output/fit.json`, the plots (PNG + SVG) and `output/report.md`.
 
+    share: parameters common to all arms, any of alpha, beta, E (list or comma string); None = alpha,beta,E;
+        "none" = per-arm Approach 3 fits (also `mode="per-arm"`).
+    repetition: auto (fit R* when >= 3 runs repeat their pool and R* is identifiable, else fixed) | fit | fixed |
+        off; `rstar` is the fixed value (default 15.4, Muennighoff et al. 2023).
+    strict: raise `UserError` with a one-line reason when the model cannot be fitted to these runs (otherwise fit
+        anyway and lead the report and warnings with the reason).
+    compare: also fit the other of shared/free and say which the data support (leave-one-out + AIC/BIC).
+    planted: positive controls, arm -> {"source": arm, "value": k} (or just k, against the baseline): the report
+        says whether the measured data multiplier's interval contains k.
+
     Returns the fit.json content."""
+    from pipeline.scaling.analysis import analyse
+    from pipeline.scaling.render import render_report
+
     runs, output = Path(runs), Path(output)
+    if mode not in (None, "joint", "per-arm"):
+        raise ValueError(f"--mode must be joint or per-arm, got {mode!r}")
+    share = () if mode == "per-arm" else parse_share(share)
     points = load_runs(runs, loss_column)
-    fits, used = fit_arms(points, drop_highest=drop_highest, bootstrap=bootstrap, seed=seed)
-    arms = list(fits)
+    used = drop_points(points, drop_highest)
+    arms = list(dict.fromkeys(used["arm"]))
     baseline = baseline if baseline is not None else arms[0]
-    if baseline not in fits:
+    if baseline not in arms:
         raise ValueError(f"baseline arm {baseline!r} not in {runs} (arms: {arms})")
-
-    targets = target_losses(fits, used["loss"])
-    curves = {a: multiplier_with_ci(fits[baseline], fits[a], targets) for a in arms if a != baseline}
-    mult_rows = [
-        {"arm": a, "target_loss": float(t), "multiplier": float(m), "ci95": [float(lo), float(hi)], "valid_share": float(v)}
-        for a, c in curves.items() for t, m, lo, hi, v in zip(c["loss"], c["m"], c["lo"], c["hi"], c["valid"])
-    ]
-
-    c_grid = np.geomspace(used["flops"].min(), used["flops"].max() * 100, 7)
-    arms_json = {}
-    for a, f in fits.items():
-        n_opt, d_opt = optimal_allocation(f.params, c_grid)
-        j = f.to_json()
-        arms_json[a] = {
-            "params": f.params, "ci95": j["intervals"], "n_points": f.n_points, "n_bootstrap": j["n_bootstrap"],
-            "objective": f.objective, "converged": f.converged, "warnings": f.warnings,
-            "frontier": [{"flops": float(c), "n_opt": float(n), "d_opt": float(d), "loss": float(l)}
-                         for c, n, d, l in zip(c_grid, n_opt, d_opt, frontier_loss(f.params, c_grid))],
-        }
-
-    label = loss_column
-    figs = []
-    figs += plots.plot_loss_vs_compute(used, fits, output / "loss_vs_compute", label)
-    figs += plots.plot_multiplier(curves, baseline, output / "multiplier", label)
-    figs += plots.plot_loss_vs_tokens(used, fits, output / "loss_vs_tokens", label)
-
-    result = {
+    if len(arms) == 1:
+        share = ()  # one arm: nothing to share; the fit is the arm's own Approach 3 fit
+    notes: list[str] = []
+    rep_mode = _resolve_repetition(repetition, used, arms, share, rstar, strict, notes)
+    arm_idx = used["arm"].map({a: k for k, a in enumerate(arms)}).to_numpy()
+    lay = make_layout(arms, share, rep_mode == "fit")
+    pts0 = make_points(arm_idx, used["params"], used["tokens"], used["loss"],
+                       used["unique_tokens"] if rep_mode != "off" else None, rstar if rep_mode == "fixed" else None)
+    unfittable = problems(lay, pts0)
+    if unfittable and strict:
+        more = f" (and {len(unfittable) - 1} more problem(s))" if len(unfittable) > 1 else ""
+        raise UserError(f"cannot fit {runs.name}: {unfittable[0]}{more}")
+    warnings = [f"cannot fit: {p}" for p in unfittable] + design_warnings(lay, pts0)
+    fit, pts = _fit_all(used, arms, share, rep_mode, rstar, bootstrap, seed, progress)
+    if fit.per_arm_results is None:
+        warnings += fit_warnings(fit)
+        for a in arms:
+            fit.arm_warnings[a] = list(warnings) + _ci_wide_warnings(fit.arm_fit(a))
+    else:  # fit_chinchilla's own per-arm warnings already say "too few points" per arm
+        for a in arms:
+            fit.arm_warnings[a] = [w for w in warnings if not w.startswith("too few points")] + fit.arm_warnings[a]
+    flagged = over_epochs(used)
+    for f in flagged:
+        fit.arm_warnings[f["arm"]].append(f"row {f['row']}: N={f['params']:.3g}, D={f['tokens']:.3g} trained "
+                                          f"{f['epochs']:.1f} epochs over its pool (> 4: repeats are worth less "
+                                          "than fresh tokens)")
+    result, extras = analyse(fit, pts, used, points, baseline=baseline, bootstrap=bootstrap,
+                             report_targets=report_targets, compare=compare, planted=planted, progress=progress)
+    result["repetition"]["requested"] = repetition
+    result.update({
         "runs": str(runs), "loss_column": loss_column, "baseline": baseline, "bootstrap": bootstrap,
         "drop_highest": drop_highest, "seed": seed, "n_points": int(len(points)),
-        "model": "L(N,D) = E + A/N^alpha + B/D^beta (Chinchilla Approach 3; N = non-embedding params, D = tokens)",
-        "arms": arms_json, "multipliers": mult_rows, "plots": [p.name for p in figs],
-    }
+        "mode": "single-arm" if len(arms) == 1 else "joint" if share else "per-arm", "share": list(share),
+        "warnings": warnings, "notes": notes, "unfittable": unfittable, "over_four_epochs": flagged,
+    })
+    in_plot = {a: e["planted"] for a, e in result["arms"].items()
+               if "planted" in e and e["planted"]["source"] == baseline}
+    result["plots"] = [p.name for p in plots.write_all(output, used, fit, extras, baseline, loss_column, in_plot)]
     result = _clean(result)
-    _atomic_write(output / "fit.json", json.dumps(result, indent=2, allow_nan=False) + "\n")
-    _atomic_write(output / "report.md", render_report(result, fits, curves, report_targets))
+    write_text_atomic(json.dumps(result, indent=2, allow_nan=False) + "\n", output / "fit.json")
+    write_text_atomic(render_report(result, fit, extras), output / "report.md")
+    _print_warnings(result, fit, arms)
     return result
 
 
-def render_report(result: dict, fits: dict[str, FitResult], curves: dict, report_targets: int = 5) -> str:
-    """Markdown report: plots, a table of fits with 95% CIs, multipliers at a few target losses, warnings."""
-    lc, base = result["loss_column"], result["baseline"]
-    lines = [
-        "# Scaling-law fits", "",
-        f"Runs: `{result['runs']}` ({result['n_points']} points); loss column `{lc}`; "
-        f"{result['model']}; Huber(delta=1e-3) summed over log-loss residuals, L-BFGS-B from the 4500-start grid; "
-        f"95% percentile intervals from {result['bootstrap']} bootstrap resamples of points (seed {result['seed']}); "
-        f"{result['drop_highest']} highest-loss point(s) dropped per arm; baseline arm `{base}`.", "",
-        "![loss vs compute](loss_vs_compute.png)", "",
-        "![compute multiplier](multiplier.png)", "",
-        "![loss vs tokens](loss_vs_tokens.png)", "",
-        "## Fits", "",
-        "| arm | points | " + " | ".join(PARAM_NAMES) + " |",
-        "|---|---|" + "---|" * len(PARAM_NAMES),
-    ]
-    for arm, f in fits.items():
-        cells = [f"{_fmt(f.params[k])} [{_fmt(f.intervals.get(k, (np.nan,) * 2)[0])}, "
-                 f"{_fmt(f.intervals.get(k, (np.nan,) * 2)[1])}]" for k in PARAM_NAMES]
-        lines.append(f"| {arm} | {f.n_points} | " + " | ".join(cells) + " |")
-    lines += ["", "## Effective compute multiplier", "",
-              f"M(L*) = C_{base}(L*) / C_arm(L*) along each arm's compute-optimal frontier (C = 6ND): how many "
-              f"times less compute the arm needs than `{base}` to reach target {lc} L*. n/a: an arm never reaches "
-              "L* (below its fitted E) or too few bootstrap fits do.", ""]
-    if curves:
-        any_curve = next(iter(curves.values()))
-        n = len(any_curve["loss"])
-        idx = sorted({int(round(i)) for i in np.linspace(0, n - 1, min(report_targets, n))}) if n else []
-        lines += ["| arm | " + " | ".join(f"L*={any_curve['loss'][i]:.4g}" for i in idx) + " |",
-                  "|---|" + "---|" * len(idx)]
-        for arm, c in curves.items():
-            cells = [f"{_fmt(c['m'][i])} [{_fmt(c['lo'][i])}, {_fmt(c['hi'][i])}]" for i in idx]
-            lines.append(f"| {arm} | " + " | ".join(cells) + " |")
-    else:
-        lines.append("(only one arm: no multipliers)")
-    lines += ["", "## Warnings", ""]
-    warned = False
-    for arm, f in fits.items():
-        for w in f.warnings:
-            lines.append(f"- **{arm}**: {w}")
-            warned = True
-    if not warned:
-        lines.append("None: every fit is well conditioned by the checks run (points, ranges, bounds, CI widths).")
-    return "\n".join(lines) + "\n"
+def _print_warnings(result: dict, fit, arms) -> None:
+    """Everything the report warns about, on stderr too."""
+    for line in [*(f"cannot fit: {u}" for u in result["unfittable"]), *result["notes"]]:
+        log(line, stage="fit")
+    common = set(result["warnings"])
+    for w in result["warnings"]:
+        if not w.startswith("cannot fit"):
+            log(f"warning: {w}", stage="fit")
+    for a in arms:
+        for w in fit.arm_warnings[a]:
+            if w not in common and not w.startswith("row "):
+                log(f"warning: {a}: {w}", stage="fit")
+    for f in result["over_four_epochs"]:
+        log(f"warning: {f['arm']} row {f['row']} (N={f['params']:.3g}, D={f['tokens']:.3g}): {f['epochs']:.1f} "
+            "epochs over its pool, past 4", stage="fit")
+
+
+__all__ = ["fit_runs", "load_runs", "fit_arms", "drop_points", "from_per_arm"]

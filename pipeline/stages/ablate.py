@@ -31,6 +31,7 @@ from pipeline.io import write_json_atomic, write_text_atomic
 from pipeline.progress import log as _log
 from pipeline.runner import Resources, Runtime, choose_executor
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
+from pipeline.stages.arms import ArmSpec, materialize, paths_of
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,9 @@ class FitSpec(BaseModel):
     drop_highest: int = Field(0, ge=0)
     loss_column: str = "loss"
     seed: int = 0
+    share: str | None = Field(None, description="parameters shared across arms (default alpha,beta,E; none: per-arm "
+                                                "fits); B is always per arm")
+    repetition: str = Field("auto", description="repetition-aware data term: auto | fit | fixed | off")
 
 
 class AblateConfig(BaseModel):
@@ -92,7 +96,7 @@ class AblateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     vars: dict[str, str] = {}
-    arms: dict[str, list[str]]  # arm name -> data paths (Parquet dirs/files, JSONL, globs)
+    arms: dict[str, list[str] | ArmSpec]  # arm name -> data paths, or a derived arm (mix / control)
     baseline: str
     models: list[str]  # ladder names (pipeline.student.model.LADDER)
     tokens: list[int]  # token budgets D
@@ -120,9 +124,18 @@ class AblateConfig(BaseModel):
 
         if not self.arms:
             raise ValueError("arms: name at least one arm (name -> list of data paths)")
-        for arm, paths in self.arms.items():
-            if not paths:
+        for arm, spec in self.arms.items():
+            if not spec:
                 raise ValueError(f"arms.{arm}: no data paths")
+            if isinstance(spec, ArmSpec) and spec.control is not None and spec.control.source not in self.arms:
+                raise ValueError(f"arms.{arm}.control.source {spec.control.source!r} is not one of the arms")
+            if isinstance(spec, ArmSpec) and spec.control is not None and \
+                    isinstance(self.arms[spec.control.source], ArmSpec):
+                raise ValueError(f"arms.{arm}: a control's source must be a plain arm")
+            if isinstance(spec, ArmSpec) and spec.mix is not None:
+                bad = [s for s in spec.mix if s in self.arms and isinstance(self.arms[s], ArmSpec)]
+                if bad:
+                    raise ValueError(f"arms.{arm}.mix: sources must be plain arms or paths, not {bad}")
         if self.baseline not in self.arms:
             raise ValueError(f"baseline {self.baseline!r} is not one of the arms: {list(self.arms)}")
         unknown = [m for m in self.models if m not in LADDER]
@@ -130,10 +143,21 @@ class AblateConfig(BaseModel):
             raise ValueError(f"models {unknown or '[]'}: use ladder names: {', '.join(LADDER)}")
         if not self.tokens or min(self.tokens) <= 0:
             raise ValueError(f"tokens must be a non-empty list of positive budgets, got {self.tokens}")
-        for arm in self.tokenizer.sample_from or []:
+        for arm in self.tokenizer.sample_from or [self.baseline]:
             if arm not in self.arms:
                 raise ValueError(f"tokenizer.sample_from: {arm!r} is not one of the arms: {list(self.arms)}")
+            if isinstance(self.arms[arm], ArmSpec):
+                raise ValueError(f"tokenizer.sample_from: {arm!r} is derived; sample the tokenizer from plain arms")
         return self
+
+    def arm_paths(self, arm: str) -> list[str]:
+        """Data paths of an arm (a derived arm's materialised folder)."""
+        return paths_of(self.arms, arm, Path(self.output))
+
+    def planted(self) -> dict[str, dict]:
+        """Positive controls: arm -> {source, value} (its data multiplier against the source, known by design)."""
+        return {a: {"source": s.control.source, "value": s.control.planted} for a, s in self.arms.items()
+                if isinstance(s, ArmSpec) and s.control is not None}
 
     def points(self) -> list[dict]:
         """Every (arm, model, tokens, seed) point in a stable order."""
@@ -155,7 +179,7 @@ def ensure_tokenizer(cfg: AblateConfig) -> Path:
     from pipeline.student.tokenizer import train_tokenizer
 
     arms = cfg.tokenizer.sample_from or [cfg.baseline]
-    paths = [p for a in arms for p in cfg.arms[a]]
+    paths = [p for a in arms for p in cfg.arm_paths(a)]
     log.info("training the shared tokenizer (vocab %d) on %s", cfg.tokenizer.vocab_size, arms)
     tmp = out.with_name(".tokenizer.tmp")
     train_tokenizer(paths, tmp, vocab_size=cfg.tokenizer.vocab_size, sample_docs=cfg.tokenizer.sample_docs,
@@ -168,6 +192,21 @@ def ensure_tokenizer(cfg: AblateConfig) -> Path:
     return out
 
 
+def token_cache_path(cfg: AblateConfig, arm: str) -> Path:
+    return Path(cfg.output) / "tokens" / f"{arm}.bin"
+
+
+def build_token_caches(cfg: AblateConfig, tokenizer: str, progress: bool) -> None:
+    """Tokenize each arm once (every point of the arm memory-maps the same file)."""
+    from pipeline.student.data import build_token_cache
+    from pipeline.student.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(tokenizer)
+    for arm in cfg.arms:
+        cache = build_token_cache(cfg.arm_paths(arm), tok, token_cache_path(cfg, arm), cfg.text_field)
+        _say(progress, f"arm {arm}: {cache.n_docs} documents, {cache.n_tokens} tokens")
+
+
 def run_point(cfg_json: dict, point: dict, tokenizer: str) -> dict:
     """Train and evaluate one point (runs inside a Ray task, or in-process); writes and returns its row."""
     from pipeline.student.evaluate import evaluate
@@ -178,7 +217,8 @@ def run_point(cfg_json: dict, point: dict, tokenizer: str) -> dict:
     t0 = time.perf_counter()
     gpu = cfg.resources.gpus > 0
     tcfg = TrainConfig(
-        data=cfg.arms[point["arm"]], tokenizer=str(tokenizer), output=str(out), model=point["model"],
+        data=cfg.arm_paths(point["arm"]), tokenizer=str(tokenizer), output=str(out), model=point["model"],
+        token_cache=str(token_cache_path(cfg, point["arm"])),
         tokens=point["tokens"], text_field=cfg.text_field, seq_len=cfg.seq_len, batch_size=cfg.batch_size,
         lr=cfg.lr, warmup_frac=cfg.warmup_frac, seed=point["seed"], device="cuda" if gpu else "cpu",
         threads=cfg.resources.threads or max(1, int(cfg.resources.cpus)),
@@ -232,12 +272,16 @@ def run_ablate(cfg: AblateConfig, ctx: RunContext | None = None) -> Path:
     ctx = ctx or RunContext()
     progress = ctx.progress
     out = Path(cfg.output)
-    inputs = [f for paths in cfg.arms.values() for f in resolve_paths(paths)]
+    inputs = [f for spec in cfg.arms.values() if not isinstance(spec, ArmSpec) for f in resolve_paths(spec)]
     inputs += [f for group in (cfg.eval.text, cfg.eval.pairs, cfg.eval.choices) for f in resolve_paths(group.values())]
     prepare_output(out, "ablate", semantic_config(cfg, ("output", "resources", "runtime", "models", "tokens",
                                                         "seeds", "fit", "vars")), inputs, ctx.overwrite)
     write_json_atomic(cfg.model_dump(mode="json"), out / "config.json")
     tokenizer = ensure_tokenizer(cfg)
+    derived = materialize(cfg.arms, out, str(tokenizer), cfg.text_field, cfg.tokenizer.seed)
+    if derived:
+        write_json_atomic(derived, out / "arms.json")
+    build_token_caches(cfg, str(tokenizer), progress)
     todo = [p for p in cfg.points() if not (point_dir(cfg, p) / POINT_FILE).exists()]
     total = len(cfg.points())
     _say(progress, f"{total} points, {total - len(todo)} already done, {len(todo)} to run")
@@ -262,7 +306,8 @@ def run_ablate(cfg: AblateConfig, ctx: RunContext | None = None) -> Path:
     from pipeline.scaling.report import fit_runs
 
     fit_runs(out / "runs.csv", out / "fit", drop_highest=cfg.fit.drop_highest, bootstrap=cfg.fit.bootstrap,
-             baseline=cfg.baseline, loss_column=cfg.fit.loss_column, seed=cfg.fit.seed)
+             baseline=cfg.baseline, loss_column=cfg.fit.loss_column, seed=cfg.fit.seed, share=cfg.fit.share,
+             repetition=cfg.fit.repetition, planted=cfg.planted() or None, progress=progress)
     _say(progress, f"report: {out / 'fit' / 'report.md'}")
     return out
 

@@ -8,7 +8,7 @@ from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register,
 
 
 RUNTIME_FIELDS = ("output", "device", "compile", "checkpoint_every", "stop_at_step", "log_every", "export", "threads",
-                  "workers", "gpu")
+                  "workers", "gpu", "token_cache")
 
 
 def run_train(job, ctx: RunContext) -> dict:

@@ -67,6 +67,7 @@ class TrainConfig(BaseModel):
     log_every: int = 10
     export: bool = True
     threads: int | None = None  # torch CPU threads (None = torch's default); 1 is fastest on a busy box
+    token_cache: str | None = None  # a token file shared by runs on the same data (default: output/tokens.bin)
 
     @field_validator("model")
     @classmethod
@@ -182,7 +183,7 @@ def _train_loop(cfg: TrainConfig, progress: bool = True, rank: int = 0, world_si
     tok = load_tokenizer(cfg.tokenizer)
     if rank == 0 and not (out / "tokenizer" / "tokenizer.json").exists():
         tok.save_pretrained(out / "tokenizer")
-    cache = build_token_cache(cfg.data, tok, out / "tokens.bin", cfg.text_field)
+    cache = build_token_cache(cfg.data, tok, Path(cfg.token_cache or out / "tokens.bin"), cfg.text_field)
     batches = PackedBatches(cache.tokens, cfg.seq_len, cfg.batch_size, cfg.seed)
 
     shape = cfg.model_shape()
@@ -302,7 +303,8 @@ def _train_loop(cfg: TrainConfig, progress: bool = True, rank: int = 0, world_si
 def _run_identity(cfg: TrainConfig) -> dict:
     """The config fields that define the run's numbers (not how it is executed)."""
     d = cfg.model_dump(mode="json")
-    for k in ("device", "compile", "checkpoint_every", "stop_at_step", "log_every", "export", "output", "threads"):
+    for k in ("device", "compile", "checkpoint_every", "stop_at_step", "log_every", "export", "output", "threads",
+              "token_cache"):
         d.pop(k)
     return d
 
@@ -337,7 +339,8 @@ def train_distributed(cfg: TrainConfig, num_workers: int, use_gpu: bool) -> Trai
     done = _finished(cfg)
     if done is not None:
         return done
-    build_token_cache(cfg.data, load_tokenizer(cfg.tokenizer), Path(cfg.output) / "tokens.bin", cfg.text_field)
+    build_token_cache(cfg.data, load_tokenizer(cfg.tokenizer), Path(cfg.token_cache or Path(cfg.output) / "tokens.bin"),
+                      cfg.text_field)
     cfg_json = cfg.model_dump(mode="json")
 
     def worker(config: dict) -> None:
