@@ -61,8 +61,10 @@ def _runs_csv(path, arms=PLANTED, noise=0.005, sizes=3, budgets=4, seed=0, pools
 def test_share_parsing_and_layout():
     assert parse_share(None) == DEFAULT_SHARE and parse_share("none") == () and parse_share([]) == ()
     assert parse_share("E, alpha") == ("alpha", "E") and parse_share(["beta", "e"]) == ("beta", "E")
-    with pytest.raises(ValueError, match="unknown parameter 'A'"):
-        parse_share("A,beta")
+    with pytest.raises(ValueError, match="unknown parameter 'B'"):
+        parse_share("B,beta")
+    assert parse_share("A,beta") == ("beta", "A")
+    assert make_layout(["x", "y"], ("alpha", "beta", "E", "A")).names == ["A", "E", "alpha", "beta", "B[x]", "B[y]"]
     lay = make_layout(["x", "y"], ("alpha", "beta", "E"), fit_rstar=True)
     assert lay.names == ["E", "alpha", "beta", "A[x]", "B[x]", "A[y]", "B[y]", "R*"] and lay.n_free == 8
 

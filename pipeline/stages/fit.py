@@ -19,7 +19,8 @@ class FitJob(BaseModel):
     loss_column: str = Field("loss", description="column to fit, e.g. loss, loss:heldout or bpb:heldout")
     seed: int = Field(0, description="seed of the bootstrap resampling")
     share: list[str] = Field(["alpha", "beta", "E"], description="parameters common to all arms (any of alpha, "
-                                                                 "beta, E; [] or none: every arm fitted alone)")
+                                                                 "beta, E, A; [] or none: every arm fitted alone; "
+                                                                 "B is always per arm)")
     mode: Literal["joint", "per-arm"] = Field("joint", description="joint (share parameters) or per-arm")
     repetition: Literal["auto", "fit", "fixed", "off"] = Field(
         "auto", description="repetition-aware effective data (Muennighoff et al. 2023): fit R*, fix it, or off; "
