@@ -185,17 +185,15 @@ def answer_sentences(result: dict, baseline: str) -> list[str]:
                                                     if set(result.get("share_fit", ())) >= {"alpha", "beta", "E"}
                                                     else "") + ".")
         rows = []
-    for row in rows:
-        if row["compute"] is None:
-            share = row.get("share_crossing")
-            out.append(f"`{row['leader']}` stays ahead of `{row['overtaken_by']}` at every compute up to "
-                       f"{result['compute_range'][1]:.2g} FLOPs" + (f" ({share:.0%} of bootstrap replicates cross)"
-                                                                  if share is not None else "") + ".")
-        else:
-            lo = "below range" if row["ci_low"] is None else f"{row['ci_low']:.2g}"
-            hi = "beyond range" if row["ci_high"] is None else f"{row['ci_high']:.2g}"
-            ex = row["extrapolated_x"]
-            out.append(f"`{row['overtaken_by']}` overtakes `{row['leader']}` at {row['compute']:.2g} FLOPs "
-                       f"(95% {lo} to {hi})" + (f", {ex:.3g}x beyond the largest run (extrapolated)" if ex and ex > 1
-                                                else "") + ".")
+    # the lead names only crossings that involve the baseline; every pair is in the report's crossover table
+    shown = [r for r in rows if r["compute"] is not None and baseline in (r["leader"], r["overtaken_by"])]
+    for row in shown:
+        lo = "below range" if row["ci_low"] is None else f"{row['ci_low']:.2g}"
+        hi = "beyond range" if row["ci_high"] is None else f"{row['ci_high']:.2g}"
+        ex = row["extrapolated_x"]
+        out.append(f"`{row['overtaken_by']}` overtakes `{row['leader']}` at {row['compute']:.2g} FLOPs "
+                   f"(95% {lo} to {hi})" + (f", {ex:.3g}x beyond the largest run (extrapolated)" if ex and ex > 1
+                                            else "") + ".")
+    if rows and len(shown) < len(rows):
+        out.append(f"{len(rows) - len(shown)} more arm pair(s) in the crossover table below.")
     return out
