@@ -131,6 +131,6 @@ def test_demo_config_is_valid():
     assert cfg.planted() == {"control": {"source": "raw", "value": 0.5}}
     assert cfg.arm_paths("control") == ["/d/ablate/arms/control"]
     assert cfg.output == "/d/ablate" and cfg.eval.text == {"heldout": "/d/corpus/_heldout.jsonl"}
-    assert len(cfg.points()) == 7 * 2 * 2 and cfg.baseline == "raw" and cfg.fit.share == "alpha,beta,E,A"
+    assert len(cfg.points()) == 7 * 2 * 3 and cfg.baseline == "raw" and cfg.fit.share == "alpha,beta,E,A"
     with pytest.raises(ValueError, match="circular"):
         AblateConfig.model_validate({**_config(Path("/t")), "vars": {"a": "${b}", "b": "${a}"}})
