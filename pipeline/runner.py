@@ -14,6 +14,21 @@ Executors (`Runtime.executor`):
 - `auto` (default): `ray` when a cluster is named (`--address`, or inside a Ray job), else `local`. Stages whose
   memory grows with the input (dedupe) also switch to `ray` above `local_max_docs`.
 
+No-progress watchdog (`Runtime.watchdog_s`, default 600 s; 0 switches it off): when for that long no shard (or
+task) finishes, no worker starts one and no worker starts or finishes its set-up, the run stops with a one-line
+`UserError` naming the stage, the shards still running (where, for how long) and the last progress, and the stuck
+workers are killed, not waited on (local pool: its processes are SIGKILLed; Ray: the dataset's executor is shut
+down with force, which kills its actors and cancels its tasks; in this process: the call is interrupted, and a
+native call that does not return to Python ends the process with the same message, exit 2). Finished shards stay
+done, so the same command resumes. Workers note what they work on in marker files of a temporary folder of the
+driver's machine (on another machine, without that folder, the message lists the unfinished shards instead).
+`choose_executor` applies a stage's `Runtime.watchdog_s`; `run_shards`/`map_tasks` also take `watchdog_s`.
+
+The Ray cluster failing under a stage (a lost node whose objects Ray cannot rebuild, a worker Ray stopped
+retrying) stops the run with a `UserError` that says how many shards finished and to rerun; errors of the stage's
+own code pass through unchanged. Ray's own retries come first: a killed actor is restarted and its shard re-run, a
+killed task re-run (`RAY_TASK_RETRIES`).
+
 Shard stats schema: {"shard", "path", "counts": {input, kept, removed{reason: n}, quarantined}, "steps":
 {step: {"wall_s", "docs"}}, "extra": {...}, "wall_s"}.
 """
@@ -22,9 +37,11 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,7 +50,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.errors import UserError
 from pipeline.io import write_json_atomic
+from pipeline.watchdog import InProcessGuard, Watchdog, marked, set_watchdog, worker_start
 from pipeline.manifest import StageCounts
 from pipeline.progress import StageProgress, log
 from pipeline.schema import shard_name
@@ -59,9 +78,25 @@ class Runtime(BaseModel):
                                                                           "else local (no Ray start-up)")
     local_max_docs: int = Field(300_000, ge=0, description="auto switches memory-bound stages to ray above this")
     retries: int = Field(3, ge=0, description="local executor: re-runs of shards whose worker process died")
+    watchdog_s: float = Field(600.0, ge=0, description="stop the run (killing its stuck workers) when no shard or "
+                                                       "task finishes for this many seconds; 0: never")
+
+
+# The runtime's run-wide setting, recorded by choose_executor for the runner calls after it in this process.
+_retries = 3
+
+
+def set_retries(retries: int) -> None:
+    """The local pool's re-runs after dead workers for later runner calls that do not pass their own."""
+    global _retries
+    _retries = int(retries)
 
 
 def choose_executor(runtime: Runtime, address: str | None, docs_estimate: int = 0, memory_bound: bool = False) -> str:
+    """The executor a stage runs on; also applies the runtime's run-wide settings (watchdog, retries) to the
+    runner."""
+    set_watchdog(runtime.watchdog_s)
+    set_retries(runtime.retries)
     if runtime.executor != "auto":
         return runtime.executor
     if address or os.environ.get("RAY_ADDRESS"):
@@ -122,23 +157,30 @@ def write_shard_stats(layout: Layout, stats: dict) -> None:
 _WORKER = None  # the worker of this pool process
 
 
-def _init_worker(factory: Callable[[], Any]) -> None:
+def _init_worker(factory: Callable[[], Any], marker_dir: str | None = None) -> None:
     global _WORKER
-    _WORKER = factory()
+    with worker_start(marker_dir):
+        _WORKER = factory()
 
 
-def _process(path: str, shard: str) -> dict:
-    return _WORKER.process(path, shard)
+def _process(path: str, shard: str, marker_dir: str | None = None) -> dict:
+    with marked(marker_dir, shard, shard, path):
+        return _WORKER.process(path, shard)
 
 
 class _ShardCall:
     """Ray Data adapter: a batch of shard descriptors -> worker.process per shard -> stats rows."""
 
-    def __init__(self, factory: Callable[[], Any]):
-        self.worker = factory()
+    def __init__(self, factory: Callable[[], Any], marker_dir: str | None = None):
+        with worker_start(marker_dir):
+            self.worker = factory()
+        self.marker_dir = marker_dir
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out = [json.dumps(self.worker.process(str(p), str(s))) for p, s in zip(batch["path"], batch["shard"])]
+        out = []
+        for p, s in zip(batch["path"], batch["shard"]):
+            with marked(self.marker_dir, str(s), str(s), str(p)):
+                out.append(json.dumps(self.worker.process(str(p), str(s))))
         return {"stats": np.array(out, dtype=object)}
 
 
@@ -151,22 +193,28 @@ def plan_shards(paths: list[str]) -> list[tuple[str, str]]:
 
 def run_shards(paths: list[str], layout: Layout, factory: Callable[[], Any], resources: Resources | None = None,
                executor: str = "local", progress: bool = True, label: str | None = None,
-               retries: int = 3) -> list[dict]:
+               retries: int | None = None, watchdog_s: float | None = None) -> list[dict]:
     """Process every input path as one shard; return the stats of all shards (finished earlier or now), in input
-    order."""
+    order. `retries` (local pool) and `watchdog_s` (the no-progress limit): default the runtime's (`Runtime`,
+    applied by `choose_executor`)."""
     resources = resources or Resources()
+    retries = _retries if retries is None else retries
     shards = plan_shards(paths)
     todo = [(p, s) for p, s in shards if not layout.stats_file(s).exists()]
     results: dict[str, dict] = {}
     with StageProgress(label or layout.stage, total=len(shards), done=len(shards) - len(todo),
                        enabled=progress) as bar:
-        def done(stats: dict) -> None:
+        def done(key: str, stats: dict) -> None:
             results[stats["shard"]] = stats
             bar.advance(stats["counts"]["input"], stats["counts"]["kept"])
 
         if todo:
-            run = _run_ray if executor == "ray" else _run_local
-            run(todo, factory, resources, done, retries)
+            wd = Watchdog(label or layout.stage, len(shards), len(shards) - len(todo), watchdog_s)
+            try:
+                run = _run_ray if executor == "ray" else _run_local
+                run(todo, factory, resources, done, retries, wd)
+            finally:
+                wd.close()
     out = []
     for _, s in shards:
         out.append(results.get(s) or json.loads(layout.stats_file(s).read_text()))
@@ -178,45 +226,94 @@ def _local_workers(resources: Resources, n_todo: int) -> int:
     return max(1, min(n, n_todo))
 
 
-def _run_local(todo, factory, resources: Resources, done, retries: int) -> None:
+def _run_local(todo, factory, resources: Resources, done, retries: int, wd: Watchdog) -> None:
     n = _local_workers(resources, len(todo))
     if n == 1:
         worker = factory()
         try:
-            for p, s in todo:
-                done(worker.process(p, s))
+            with InProcessGuard(wd) as guard:
+                for p, s in todo:
+                    guard.working_on(s, s, p)
+                    done(s, worker.process(p, s))
+                    wd.progress()
         finally:
             getattr(worker, "close", lambda: None)()
         return
-    pending = list(todo)
+    calls = [(s, s, p, _process, (p, s, wd.marker_dir)) for p, s in todo]
+    _pool_run(calls, n, wd, done, retries, _init_worker, (factory, wd.marker_dir))
+
+
+def _pool_run(calls: list[tuple], n: int, wd: Watchdog, done: Callable[[str, Any], None], retries: int,
+              initializer: Callable | None = None, initargs: tuple = ()) -> None:
+    """Run `calls` ((key, name, path, fn, args)) on a pool of spawned processes. A pool broken by a dead worker is
+    rebuilt and the unfinished calls re-run, up to `retries` times; when the watchdog expires, or a call fails, the
+    pool's processes are killed (not waited on)."""
+    pending = list(calls)
     for attempt in range(retries + 1):
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(n, len(pending)), mp_context=ctx, initializer=_init_worker,
-                                 initargs=(factory,)) as pool:
-            futures = {pool.submit(_process, p, s): (p, s) for p, s in pending}
-            failed = []
-            for fut in as_completed(futures):
+        pool = ProcessPoolExecutor(max_workers=min(n, len(pending)), mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=initializer, initargs=initargs)
+        failed: list[tuple] = []
+        clean = False
+        try:
+            futures = {}
+            for c in pending:
                 try:
-                    done(fut.result())
+                    futures[pool.submit(c[3], *c[4])] = c
                 except BrokenProcessPool:
-                    failed.append(futures[fut])
+                    failed.append(c)
+            waiting = set(futures)
+            while waiting:
+                finished, waiting = wait(waiting, timeout=wd.poll(), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    try:
+                        res = fut.result()
+                    except BrokenProcessPool:
+                        failed.append(futures[fut])
+                        continue
+                    done(futures[fut][0], res)
+                    wd.progress()
+                if not finished and wd.expired():
+                    raise wd.error([futures[f][:3] for f in waiting])
+            clean = True
+        finally:
+            if clean:
+                pool.shutdown(wait=True)
+            else:
+                _kill_pool(pool)
         if not failed:
             return
         pending = failed
-        log(f"a worker process died; re-running {len(failed)} unfinished shard(s) "
-            f"(attempt {attempt + 2} of {retries + 1})", stage="runner")
-    raise RuntimeError(f"worker processes kept dying; {len(pending)} shard(s) unfinished: "
-                       f"{', '.join(s for _, s in pending[:5])}")
+        wd.restart()
+        log(f"a worker process died; re-running {len(failed)} unfinished {wd.unit} "
+            f"(attempt {attempt + 2} of {retries + 1})", stage=wd.label)
+    raise UserError(f"{wd.label}: worker processes kept dying ({retries + 1} attempts; out of memory?); "
+                    f"{len(pending)} {wd.unit} unfinished: {', '.join(c[1] for c in pending[:5])}"
+                    f"{' ...' if len(pending) > 5 else ''}. Finished ones are kept: rerun the same command to resume, "
+                    "or raise runtime.retries")
 
 
-def _run_ray(todo, factory, resources: Resources, done, retries: int) -> None:
+def _kill_pool(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's processes (SIGKILL: also a call stuck in native code) and drop its queued calls."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for p in procs:
+        try:
+            p.kill()
+        except Exception:  # already gone
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        try:
+            p.join(timeout=10)
+        except Exception:
+            pass
+
+
+def _run_ray(todo, factory, resources: Resources, done, retries: int, wd: Watchdog) -> None:
     import ray
     import ray.data
 
     gpus_total = ray.cluster_resources().get("GPU", 0)
     if resources.gpus > 0 and gpus_total < resources.gpus:
-        from pipeline.errors import UserError
-
         raise UserError(f"the stage asks for {resources.gpus:g} GPU(s) per worker but the Ray cluster has "
                         f"{gpus_total:g}; set resources.gpus: 0 or run on a GPU cluster")
     size = resources.workers
@@ -234,10 +331,99 @@ def _run_ray(todo, factory, resources: Resources, done, retries: int) -> None:
     if resources.memory_gb:
         remote["memory"] = int(resources.memory_gb * 1024 ** 3)
     ds = ray.data.from_items([{"path": p, "shard": s} for p, s in todo], override_num_blocks=len(todo))
-    ds = ds.map_batches(_ShardCall, fn_constructor_kwargs={"factory": factory}, batch_size=1, compute=compute,
-                        zero_copy_batch=True, **remote)
-    for row in ds.iter_rows():
-        done(json.loads(row["stats"]))
+    ds = ds.map_batches(_ShardCall, fn_constructor_kwargs={"factory": factory, "marker_dir": wd.marker_dir},
+                        batch_size=1, compute=compute, zero_copy_batch=True, **remote)
+
+    def on_row(row) -> None:
+        stats = json.loads(row["stats"])
+        done(stats["shard"], stats)
+
+    _consume_ray(ds, wd, on_row, [(s, s, p) for p, s in todo], lambda row: json.loads(row["stats"])["shard"])
+
+
+def _consume_ray(ds, wd: Watchdog, on_row: Callable, units: list[tuple[str, str, str | None]],
+                 key_of: Callable) -> None:
+    """Iterate a Ray dataset's rows under the watchdog: the rows are pulled in a thread; when nothing arrives for
+    `wd.seconds`, the dataset's executor is shut down with force (its actors killed, its tasks cancelled) and the
+    UserError raised. A failure of the cluster itself (a dead node or worker Ray gave up on) becomes a UserError
+    that says to rerun."""
+    rows: queue.Queue = queue.Queue()
+    finished: set[str] = set()
+
+    def pump() -> None:
+        try:
+            for row in ds.iter_rows():
+                rows.put(("row", row))
+            rows.put(("end", None))
+        except BaseException as e:  # handed to the consuming thread
+            rows.put(("error", e))
+
+    thread = threading.Thread(target=pump, daemon=True, name="assay-ray-rows")
+    thread.start()
+    ok = False
+    try:
+        while True:
+            try:
+                kind, value = rows.get(timeout=wd.poll())
+            except queue.Empty:
+                if wd.expired():
+                    raise wd.error([u for u in units if u[0] not in finished]) from None
+                continue
+            if kind == "end":
+                ok = True
+                return
+            if kind == "error":
+                raise _cluster_failure(value, wd) or value
+            finished.add(key_of(value))
+            on_row(value)
+            wd.progress()
+    finally:
+        if not ok:
+            _shutdown_dataset(ds)
+            thread.join(timeout=30)
+
+
+def _shutdown_dataset(ds) -> None:
+    """Stop a dataset's execution now: actors killed, tasks cancelled (Ray Data's own forced shutdown)."""
+    executor = getattr(ds, "_current_executor", None)
+    if executor is not None:
+        try:
+            executor.shutdown(force=True)
+        except Exception as e:  # pragma: no cover - best effort
+            log(f"could not shut down the Ray Data executor: {type(e).__name__}: {e}", stage="runner")
+
+
+_CLUSTER_ERRORS = ("NodeDiedError", "ObjectLostError", "ObjectFetchTimedOutError", "OwnerDiedError",
+                   "ReferenceCountingAssertionError", "ObjectReconstructionFailedError",
+                   "ObjectReconstructionFailedMaxAttemptsExceededError",
+                   "ObjectReconstructionFailedLineageEvictedError", "ActorDiedError", "ActorUnavailableError",
+                   "WorkerCrashedError", "RaySystemError", "LocalRayletDiedError", "RayActorError",
+                   "OutOfMemoryError")
+
+
+def _cluster_failure(exc: BaseException, wd: Watchdog) -> UserError | None:
+    """A UserError for a failure of the Ray cluster itself (a lost node, a worker Ray stopped retrying), found
+    in `exc`'s cause chain; None for anything else (errors of the stage's own code pass through unchanged)."""
+    from pipeline.errors import user_error_in
+
+    if user_error_in(exc) is not None:
+        return None
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if type(e).__name__ in _CLUSTER_ERRORS and type(e).__module__.startswith("ray"):
+            first = " ".join(str(e).split())[:300]
+            err = UserError(f"{wd.label}: the Ray cluster lost a node or worker ({type(e).__name__}: {first}); "
+                            f"{wd.done} of {wd.total} {wd.unit} finished and are kept; rerun the same command to "
+                            "finish the rest")
+            err.__cause__ = exc
+            return err
+        stack.extend([getattr(e, "cause", None), e.__cause__, e.__context__])
+    return None
 
 
 # ------------------------------------------------------------------------------------------------ stateless tasks
@@ -245,46 +431,78 @@ RAY_TASK_RETRIES = {"max_retries": 4, "retry_exceptions": False}  # system failu
 
 
 def map_tasks(fn: Callable[[dict], Any], items: list[dict], executor: str = "local",
-              resources: Resources | None = None, progress: bool = False, label: str = "tasks") -> list:
+              resources: Resources | None = None, progress: bool = False, label: str = "tasks",
+              retries: int | None = None, watchdog_s: float | None = None) -> list:
     """Apply a stateless, picklable `fn` to every item (a dict of plain values), on the local pool or as Ray
-    tasks (retried when a worker dies); returns the JSON-able results in item order."""
+    tasks (re-run when a worker dies); returns the JSON-able results in item order. `retries`, `watchdog_s`: as
+    `run_shards`."""
     resources = resources or Resources()
+    retries = _retries if retries is None else retries
     if not items:
         return []
     results: list = [None] * len(items)
+    units = [(str(i), _task_name(it, i), it.get("path") if isinstance(it.get("path"), str) else None)
+             for i, it in enumerate(items)]
     with StageProgress(label, total=len(items), enabled=progress, unit="tasks") as bar:
-        if executor == "ray":
-            import ray.data
+        def done(key: str, res) -> None:
+            results[int(key)] = res
+            bar.advance()
 
-            # items travel as JSON text: Ray Data's columns would turn None into NaN and nested dicts into structs
-            ds = ray.data.from_items([{"_i": i, "_task": json.dumps(it)} for i, it in enumerate(items)],
-                                     override_num_blocks=len(items))
-            ds = ds.map_batches(_indexed_call, fn_kwargs={"fn": fn}, batch_size=1, batch_format="numpy",
-                                num_cpus=resources.cpus, **RAY_TASK_RETRIES)
-            for row in ds.iter_rows():
-                i, res = json.loads(row["result"])
-                results[i] = res
-                bar.advance()
-            return results
-        n = _local_workers(resources, len(items))
-        if n == 1:
-            for i, it in enumerate(items):
-                results[i] = fn(it)
-                bar.advance()
-            return results
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-            futures = {pool.submit(fn, it): i for i, it in enumerate(items)}
-            for fut in as_completed(futures):
-                results[futures[fut]] = fut.result()
-                bar.advance()
+        wd = Watchdog(label, len(items), 0, watchdog_s, "tasks")
+        try:
+            if executor == "ray":
+                import ray.data
+
+                # items travel as JSON text: Ray Data's columns would turn None into NaN and nested dicts into
+                # structs
+                ds = ray.data.from_items([{"_i": i, "_task": json.dumps(it)} for i, it in enumerate(items)],
+                                         override_num_blocks=len(items))
+                ds = ds.map_batches(_indexed_call, fn_kwargs={"fn": fn, "marker_dir": wd.marker_dir},
+                                    batch_size=1, batch_format="numpy", num_cpus=resources.cpus, **RAY_TASK_RETRIES)
+
+                def on_row(row) -> None:
+                    i, res = json.loads(row["result"])
+                    done(str(i), res)
+
+                _consume_ray(ds, wd, on_row, units, lambda row: str(json.loads(row["result"])[0]))
+                return results
+            n = _local_workers(resources, len(items))
+            if n == 1:
+                with InProcessGuard(wd) as guard:
+                    for (key, name, path), it in zip(units, items):
+                        guard.working_on(key, name, path)
+                        done(key, fn(it))
+                        wd.progress()
+                return results
+            calls = [(key, name, path, _tracked_call, (fn, it, wd.marker_dir, key, name, path))
+                     for (key, name, path), it in zip(units, items)]
+            _pool_run(calls, n, wd, done, retries)
+        finally:
+            wd.close()
     return results
 
 
-def _indexed_call(batch: dict, fn: Callable) -> dict:
+def _task_name(item: dict, i: int) -> str:
+    for k in ("name", "shard"):
+        if isinstance(item.get(k), str):
+            return item[k]
+    if isinstance(item.get("path"), str):
+        return os.path.basename(item["path"])
+    return f"task {i}"
+
+
+def _tracked_call(fn: Callable, item: dict, marker_dir: str | None, key: str, name: str, path: str | None):
+    with marked(marker_dir, key, name, path):
+        return fn(item)
+
+
+def _indexed_call(batch: dict, fn: Callable, marker_dir: str | None = None) -> dict:
     out = []
     for i, task in zip(batch["_i"], batch["_task"]):
-        out.append(json.dumps([int(i), fn(json.loads(task))], default=str))
+        item = json.loads(task)
+        path = item.get("path") if isinstance(item.get("path"), str) else None
+        with marked(marker_dir, str(int(i)), _task_name(item, int(i)), path):
+            out.append(json.dumps([int(i), fn(item)], default=str))
     return {"result": np.array(out, dtype=object)}
 
 

@@ -6,9 +6,10 @@ the cluster shares this machine or image), else `--job-python PATH`. The same in
 environment's `py_executable`, so the job's Ray workers use it too: a head started from another Python (without
 pyarrow, say) still runs assay jobs. The equivalent `ray job submit` command is printed.
 
-Local paths in the job (inputs, output) are made absolute before they leave this machine, since the job runs in
-another directory. Token auth: with `RAY_AUTH_MODE=token` and a token in `RAY_AUTH_TOKEN_PATH`/`RAY_AUTH_TOKEN`/
-`~/.ray/auth_token`, the token is sent as `Authorization: Bearer ...` (and never printed).
+Local paths in the job (inputs, output, data, tokenizer, models, ...: `pipeline.paths`) are made absolute before they
+leave this machine, since the job runs in another directory. Token auth: with `RAY_AUTH_MODE=token` and a token in
+`RAY_AUTH_TOKEN_PATH`/`RAY_AUTH_TOKEN`/`~/.ray/auth_token`, the token is sent as `Authorization: Bearer ...` (and
+never printed).
 """
 from __future__ import annotations
 
@@ -44,8 +45,22 @@ def job_client(address: str, headers: dict[str, str] | None = None):
     return JobSubmissionClient(address, headers=headers if headers is not None else auth_headers())
 
 
-def absolute_paths(config: dict) -> dict:
-    """The job's top-level path fields with local relative paths made absolute (URLs untouched)."""
+def absolute_paths(config: dict, stage: str | None = None) -> dict:
+    """A job config (a dict) with its local relative paths made absolute (URLs untouched): validated into the
+    stage's job model and walked by `pipeline.paths.absolute_paths` (every path field at any depth); without a
+    stage, or when it does not validate (the job will say why), the top-level path fields."""
+    if stage is not None:
+        from pipeline.paths import absolute_paths as resolve
+        from pipeline.stage import get_stage
+
+        model = get_stage(stage).job_model()
+        try:
+            job = model.model_validate(config)
+        except Exception:
+            job = None
+        if job is not None:
+            return resolve(job).model_dump(mode="json")
+
     def fix(v):
         if isinstance(v, str) and v and not is_url(v) and not os.path.isabs(v):
             return os.path.abspath(v)
@@ -64,8 +79,12 @@ def runtime_env(python: str) -> dict:
 def submit_job(stage: str, job, address: str, wait: bool = True, timeout_s: float = 24 * 3600,
                headers: dict[str, str] | None = None, python: str | None = None) -> str:
     """Submit `jobs.<stage>` with `job` (a model or its dict); with `wait`, stream its logs and raise if it fails."""
-    config = job.model_dump(mode="json") if hasattr(job, "model_dump") else dict(job)
-    config = absolute_paths(config)
+    if hasattr(job, "model_dump"):
+        from pipeline.paths import absolute_paths as resolve
+
+        config = resolve(job).model_dump(mode="json")
+    else:
+        config = absolute_paths(dict(job), stage)
     python = python or os.environ.get("ASSAY_JOB_PYTHON") or sys.executable
     entrypoint = f"{shlex.quote(python)} -m jobs.{stage} --no-progress --config {shlex.quote(json.dumps(config))}"
     env = runtime_env(python)

@@ -120,9 +120,11 @@ def stage_command(spec: StageSpec):
 
 def execute(spec: StageSpec, job, ctx: RunContext):
     """Run the stage here, or submit it as a Ray job when the address is a dashboard (http(s)://) address."""
+    from pipeline.paths import absolute_paths
     from pipeline.progress import set_quiet
 
     set_quiet(not ctx.progress)
+    job = absolute_paths(job)  # workers and submitted jobs run in other directories
     if ctx.address and ctx.address.startswith(("http://", "https://")):
         from pipeline.submit import submit_job
 

@@ -66,14 +66,33 @@ class _GzipMembers:
             return b""
 
 
+class _Truncated(Exception):
+    """A record whose block ends before its Content-Length: the file was cut inside it."""
+
+    def __init__(self, offset: int, missing: int, cause: Exception | None):
+        why = f"{type(cause).__name__}: {cause}" if cause is not None else "end of file"
+        super().__init__(f"record at offset {offset} is cut {missing} bytes short ({why})")
+        self.offset = offset
+
+
+def _cut(record) -> int:
+    """Bytes of the record's block that never came (0: complete)."""
+    limit = getattr(record.raw_stream, "limit", 0)
+    return limit if isinstance(limit, int) and limit > 0 else 0
+
+
 def read_archive(path: str, options: ReaderOptions) -> Iterator[Doc | Bad]:
+    """Every response/conversion record as a Doc or a Bad. A file cut short (a truncated gzip member, a partial
+    download) ends in one Bad at the offset of the first record that could not be read whole (that record and
+    everything after it are lost: gzip cannot resynchronise); a record cut in the middle is never delivered."""
     if path.lower().endswith((".arc", ".arc.gz")):
         from pipeline.readers.arc import read_arc
 
         yield from read_arc(path, options)
         return
     n_docs = 0
-    offset = 0
+    offset = 0  # of the last record read
+    it = fh = None
     try:
         with open_binary(path) as raw:
             fh = _GzipMembers(raw) if path.lower().endswith(".gz") else raw
@@ -83,16 +102,23 @@ def read_archive(path: str, options: ReaderOptions) -> Iterator[Doc | Bad]:
                 if rtype not in ("response", "conversion"):
                     continue
                 headers = record.rec_headers
-                n_docs += 1
                 if rtype == "response" and record.http_headers is None:
-                    offset = it.get_record_offset()
+                    start = it.get_record_offset()
+                    if _cut(record):
+                        raise _Truncated(start, _cut(record), getattr(fh, "error", None))
+                    n_docs += 1
+                    offset = start
                     yield Bad(path, offset, "response record without HTTP headers",
                               headers.get_header("WARC-Record-ID"))
                     continue
                 src = record.http_headers if rtype == "response" else headers
                 ctype = (src.get_header("Content-Type") or "").lower()
                 body = record.content_stream().read(options.max_doc_bytes + 1)
-                offset = it.get_record_offset()  # (reads the rest of the record)
+                start = it.get_record_offset()  # (reads the rest of the record)
+                if _cut(record):
+                    raise _Truncated(start, _cut(record), getattr(fh, "error", None))
+                n_docs += 1
+                offset = start
                 yield payload_to_doc(path, offset, body[: options.max_doc_bytes],
                                      len(body) > options.max_doc_bytes, ctype,
                                      headers.get_header("WARC-Target-URI"), headers.get_header("WARC-Date"),
@@ -100,8 +126,10 @@ def read_archive(path: str, options: ReaderOptions) -> Iterator[Doc | Bad]:
         if isinstance(fh, _GzipMembers) and fh.error is not None:
             raise fh.error
     except Exception as e:  # truncated gzip, garbage between records, I/O errors: quarantine the rest of the file
-        yield Bad(path, offset, f"unreadable after offset {offset} ({type(e).__name__}: {e}); "
-                                f"{n_docs} records before it were read")
+        # where reading stopped: the cut record's own offset, else the end of the last record read
+        at = e.offset if isinstance(e, _Truncated) else getattr(it, "offset", offset) if it is not None else offset
+        yield Bad(path, at, f"unreadable after offset {offset} ({type(e).__name__}: {e}); "
+                            f"{n_docs} records before it were read")
         return
     if n_docs == 0:
         yield Bad(path, 0, "empty file: no response/conversion records", reason="empty_file")

@@ -100,8 +100,8 @@ def read_jsonl(path: str, options: ReaderOptions) -> Iterator[Doc | Bad]:
                               reason="malformed_json")
                     continue
                 yield record_to_doc(obj, path, line_no, options)
-    except Exception as e:  # truncated gzip/zstd, I/O errors
-        yield Bad(path, line_no, f"unreadable after line {line_no} ({type(e).__name__}: {e})")
+    except Exception as e:  # truncated gzip/zstd, I/O errors: the first line not read, and the rest of the file
+        yield Bad(path, line_no + 1, f"unreadable after line {line_no} ({type(e).__name__}: {e})")
         return
     if n == 0:
         yield Bad(path, 0, "empty file: no JSON lines", reason="empty_file")

@@ -52,6 +52,7 @@ from pipeline.stages.base import (DocJob, IngestConfig, StageResult, SubStage, e
                                    register_substage)
 
 STAGE = "dedupe"
+SORT_SHUFFLE_MAX_DOCS = 200_000  # Ray groupings of more documents use the hash shuffle
 
 
 class DedupeJob(DocJob):
@@ -392,8 +393,11 @@ def dedupe_stage(files: list[str], layout: Layout, cfg: DedupeConfig, ingest: In
         from ray.data import DataContext
         from ray.data.context import ShuffleStrategy
 
-        # task-based sort shuffle: no long-lived aggregator actors, so small groupings start fast
-        DataContext.get_current().shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+        # small jobs: a task-based sort shuffle (no long-lived aggregator actors, so small groupings start fast);
+        # large ones: the hash shuffle (at 1M documents the sort shuffle grew the driver by 1.4 GB and made the
+        # keepers step 10x slower: benchmarks/RESULTS.md, "Scale (issue 11)")
+        DataContext.get_current().shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED \
+            if total <= SORT_SHUFFLE_MAX_DOCS else ShuffleStrategy.HASH_SHUFFLE
 
     # 1. signatures
     t0 = time.perf_counter()
