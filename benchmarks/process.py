@@ -11,6 +11,12 @@ the removals against the corpus's ground truth (`benchmarks/dedupe.py`'s scoring
 `curate`: `assay curate CORPUS -o OUT` of this tree against the same command at a reference git revision (checked
 out as a worktree under `.bench/`, run with the same interpreter), in one run, on the same embedded corpus:
 documents per second of the whole process and the kept counts.
+
+`dedupe-ref`: `assay dedupe SHARDS/ -o OUT --executor ray` of this tree against a reference revision on many
+shards with a large components table: the extracted documents (`--docs`) copied `--copies` times (copy c's ids get a
+`#c` suffix and its texts one more word, so every document has near-duplicates in the other copies), 2,000 per
+Parquet shard. Whole-process wall time and the per-step seconds of the manifest side by side (the keepers' member
+join and the filter read per shard what the components / decisions tables hold for that shard), kept counts.
 """
 from __future__ import annotations
 
@@ -90,22 +96,73 @@ def bench_curate(docs: int, seed: int, ref: str, extractor: str | None) -> None:
         wall, rss = run(cmd, cwd=tree, env={**ENV, "PYTHONPATH": str(tree)})
         m = json.loads((out / "manifest.json").read_text())
         rows.append((label, wall, m["input"], m["kept"], rss))
-    print(f"| tree | wall s | docs | docs/s | kept | peak MB |\n|---|--:|--:|--:|--:|--:|")
+    print("| tree | wall s | docs | docs/s | kept | peak MB |\n|---|--:|--:|--:|--:|--:|")
     for label, wall, n, kept, rss in rows:
         print(f"| {label} | {wall:.1f} | {n} | {n / wall:.1f} | {kept} | {rss:.0f} |")
     print(f"\nratio this tree / ref (docs/s): {rows[0][1] / rows[1][1]:.2f}x")
 
 
+def bench_dedupe_ref(docs: int, copies: int, seed: int, ref: str) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from dedupe import prepare
+
+    texts, _ = prepare(docs, seed)
+    shards = BENCH / "process" / f"copies-{docs}x{copies}-{seed}"
+    if not shards.exists():
+        base = pq.read_table(texts, columns=["id", "text"])
+        tmp = shards.with_name(shards.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        ids, txt, k = base.column("id").to_pylist(), base.column("text").to_pylist(), 0
+        for c in range(copies):
+            rows_id = [f"{i}#{c}" for i in ids]
+            rows_text = [t if c == 0 else f"{t} {c}" for t in txt]
+            for s0 in range(0, len(ids), 2000):
+                pq.write_table(pa.table({"id": rows_id[s0:s0 + 2000], "text": rows_text[s0:s0 + 2000]}),
+                               tmp / f"part-{k:05d}.parquet")
+                k += 1
+        os.replace(tmp, shards)
+    n = sum(pq.ParquetFile(p).metadata.num_rows for p in shards.glob("*.parquet"))
+    worktree = BENCH / f"ref-{ref}"
+    if not worktree.exists():
+        subprocess.check_call(["git", "worktree", "add", "--detach", str(worktree), ref], cwd=ROOT)
+    rows = []
+    for label, tree in ((f"ref {ref}", worktree), ("this tree", ROOT)):
+        out = BENCH / "process" / f"dedupe-ref-{label.replace(' ', '_')}"
+        shutil.rmtree(out, ignore_errors=True)
+        cmd = [sys.executable, "-m", "pipeline.cli", "dedupe", str(shards), "-o", str(out), "--no-progress",
+               "--executor", "ray", "--set", "dedupe.max_edges_in_memory=100000000"]
+        wall, rss = run(cmd, cwd=tree, env={**ENV, "PYTHONPATH": str(tree)})
+        m = json.loads((out / "manifest.json").read_text())
+        st = {k: v["wall_s"] for k, v in m["steps"].items()}
+        rows.append((label, wall, m["kept"], st, rss, m.get("extra", m).get("edges")))
+    steps = ["signatures", "buckets", "components", "keepers", "filter"]
+    print(f"{n} documents in {len(list(shards.glob('*.parquet')))} shards\n")
+    print("| tree | wall s | " + " | ".join(f"{s} s" for s in steps) + " | kept | driver peak MB |\n|---|--:|" +
+          "--:|" * len(steps) + "--:|--:|")
+    for label, wall, kept, st, rss, _ in rows:
+        print(f"| {label} | {wall:.1f} | " + " | ".join(f"{st.get(s, float('nan')):.1f}" for s in steps) +
+              f" | {kept} | {rss:.0f} |")
+    print(f"\nratio ref / this tree (wall): {rows[0][1] / rows[1][1]:.2f}x; keepers "
+          f"{rows[0][3]['keepers'] / rows[1][3]['keepers']:.2f}x; filter "
+          f"{rows[0][3]['filter'] / rows[1][3]['filter']:.2f}x; same kept: {rows[0][2] == rows[1][2]}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["dedupe", "curate"])
+    ap.add_argument("what", choices=["dedupe", "curate", "dedupe-ref"])
     ap.add_argument("--docs", type=int, nargs="+", default=[10000])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ref", default="161f18b", help="curate: the reference git revision")
     ap.add_argument("--extractor", default=None, help="curate: pass --extractor to both trees")
+    ap.add_argument("--copies", type=int, default=5, help="dedupe-ref: copies of the documents")
     args = ap.parse_args()
     if args.what == "dedupe":
         bench_dedupe(args.docs, args.seed)
+    elif args.what == "dedupe-ref":
+        bench_dedupe_ref(args.docs[0], args.copies, args.seed, args.ref)
     else:
         bench_curate(args.docs[0], args.seed, args.ref, args.extractor)
 

@@ -52,9 +52,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
             os.unlink(tmp)
 
 
-def write_parquet_atomic(table: pa.Table, path: str | os.PathLike) -> None:
+def write_parquet_atomic(table: pa.Table, path: str | os.PathLike, row_group_size: int | None = None) -> None:
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_size)
 
 
 def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:

@@ -52,7 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import UserError
 from pipeline.io import write_json_atomic
-from pipeline.watchdog import InProcessGuard, Watchdog, marked, set_watchdog, worker_start
+from pipeline.watchdog import InProcessGuard, Watchdog, current_watchdog, marked, set_watchdog, worker_start
 from pipeline.manifest import StageCounts
 from pipeline.progress import StageProgress, log
 from pipeline.schema import shard_name
@@ -90,6 +90,24 @@ def set_retries(retries: int) -> None:
     """The local pool's re-runs after dead workers for later runner calls that do not pass their own."""
     global _retries
     _retries = int(retries)
+
+
+def runtime_scope(fn: Callable) -> Callable:
+    """Decorates a stage's entry point: the run-wide settings its `choose_executor` calls apply hold for that run
+    only and are restored when it returns (a library caller's next run, or a test's, never inherits a short
+    watchdog)."""
+    import functools
+
+    @functools.wraps(fn)
+    def scoped(*args, **kwargs):
+        watchdog, retries = current_watchdog(), _retries
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            set_watchdog(watchdog)
+            set_retries(retries)
+
+    return scoped
 
 
 def choose_executor(runtime: Runtime, address: str | None, docs_estimate: int = 0, memory_bound: bool = False) -> str:
@@ -344,8 +362,8 @@ def _run_ray(todo, factory, resources: Resources, done, retries: int, wd: Watchd
 def _consume_ray(ds, wd: Watchdog, on_row: Callable, units: list[tuple[str, str, str | None]],
                  key_of: Callable) -> None:
     """Iterate a Ray dataset's rows under the watchdog: the rows are pulled in a thread; when nothing arrives for
-    `wd.seconds`, the dataset's executor is shut down with force (its actors killed, its tasks cancelled) and the
-    UserError raised. A failure of the cluster itself (a dead node or worker Ray gave up on) becomes a UserError
+    `wd.seconds`, the stuck workers of this machine are killed, the dataset's executor is shut down with force (its
+    actors killed, its tasks cancelled), the row thread is waited for, and the UserError raised. A failure of the cluster itself (a dead node or worker Ray gave up on) becomes a UserError
     that says to rerun."""
     rows: queue.Queue = queue.Queue()
     finished: set[str] = set()
@@ -367,7 +385,10 @@ def _consume_ray(ds, wd: Watchdog, on_row: Callable, units: list[tuple[str, str,
                 kind, value = rows.get(timeout=wd.poll())
             except queue.Empty:
                 if wd.expired():
-                    raise wd.error([u for u in units if u[0] not in finished]) from None
+                    stuck = [u for u in units if u[0] not in finished]
+                    err = wd.error(stuck)
+                    wd.kill_stuck(stuck)
+                    raise err from None
                 continue
             if kind == "end":
                 ok = True
@@ -380,7 +401,13 @@ def _consume_ray(ds, wd: Watchdog, on_row: Callable, units: list[tuple[str, str,
     finally:
         if not ok:
             _shutdown_dataset(ds)
-            thread.join(timeout=30)
+            # The row thread must end before this returns: a caller that then calls ray.shutdown() while it still
+            # waits inside Ray ends the whole process (Ray exits a process whose frontend uses a shut-down core
+            # worker; a test session died that way).
+            thread.join(timeout=300)
+            if thread.is_alive():
+                log("the Ray Data row iterator did not stop within 300 s of the forced shutdown; do not call "
+                    "ray.shutdown() in this process", stage="runner")
 
 
 def _shutdown_dataset(ds) -> None:

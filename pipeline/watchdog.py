@@ -32,6 +32,10 @@ def set_watchdog(seconds: float) -> None:
     _watchdog_s = float(seconds)
 
 
+def current_watchdog() -> float:
+    return _watchdog_s
+
+
 class Stuck(BaseException):
     """Raised in this process's main thread by the watchdog (a BaseException: no `except Exception` swallows it)."""
 
@@ -105,6 +109,21 @@ class Watchdog:
                          f"{self.unit} done, {since}); {what}; stopped and killed the stuck worker(s). Rerun the same "
                          f"command to resume, or raise runtime.watchdog_s (now {self.seconds:g}) if {self.unit} this "
                          "slow are expected")
+
+    def kill_stuck(self, unfinished: list[tuple[str, str, str | None]]) -> list[int]:
+        """SIGKILL the processes of this machine that the markers show working on an unfinished unit (Ray workers:
+        Ray Data's forced shutdown cancels their tasks too, but a cancelled streaming task's worker was seen to
+        outlive it by minutes under load). Returns the pids signalled."""
+        keys, host, pids = {k for k, _, _ in unfinished}, socket.gethostname(), []
+        for m in self.markers():
+            pid = m.get("pid")
+            if m.get("key") in keys and m.get("host") == host and isinstance(pid, int) and pid != os.getpid():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    pids.append(pid)
+                except OSError:
+                    pass
+        return pids
 
     def close(self) -> None:
         shutil.rmtree(self.marker_dir, ignore_errors=True)

@@ -8,6 +8,7 @@ import random
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -112,12 +113,46 @@ def test_ray_executor_and_distributed_components_same_output(base_run, ray_addre
     assert m["executor"] == "ray" and m["components_algorithm"] == "union_find"
     assert read_outputs(tmp_path / "ray") == read_outputs(root / "out")
     monkeypatch.setattr(stage, "SORT_SHUFFLE_MAX_DOCS", 0)  # the hash shuffle of large jobs
+    monkeypatch.setattr(stage, "RANGE_ROWS", 7)             # components and decisions in many node-ranged files
     m2 = dedupe([root / "in"], tmp_path / "star", ctx, max_edges_in_memory=0)
     assert m2["components_algorithm"] == "star" and m2["steps"]["components"]["rounds"] >= 1
     assert read_outputs(tmp_path / "star") == read_outputs(root / "out")
     a = pq.read_table(root / "out" / "work" / "dedupe" / "components").sort_by("node")
     b = pq.read_table(tmp_path / "star" / "work" / "dedupe" / "components").sort_by("node")
     assert a.select(["node", "label"]).equals(b.select(["node", "label"]))
+    # node-ranged: every file sorted by node, files over disjoint ranges, and each shard's filter task was given
+    # only the decision files its rows can be in
+    for table in ("components", "decisions"):
+        files = sorted((tmp_path / "star" / "work" / "dedupe" / table).glob("*.parquet"))
+        assert len(files) > 3, table
+        spans = []
+        for f in files:
+            nodes = pq.read_table(f, columns=["node"]).column("node").to_numpy()
+            assert (np.diff(nodes) > 0).all()
+            spans.append((nodes[0], nodes[-1]))
+        spans.sort()
+        assert all(a[1] < b[0] for a, b in zip(spans, spans[1:])), table
+    idx = stage.range_index(tmp_path / "star" / "work" / "dedupe" / "decisions")
+    assert len(stage.range_files(idx, 0, 10)) < len(idx[2])
+
+
+def test_node_ranged_tables_locally(tmp_path):
+    """The local writer and the reader: ranges split the node span evenly; a reader of [lo, hi) opens only the
+    files that can hold it and gets exactly those rows."""
+    import pipeline.stages.dedupe as stage
+
+    nodes = np.array([-5, -1, 0, 3, 4, 9, 17, 18, 30, 39], np.int64)
+    ranges = stage.NodeRanges(-5, 40, stage.RANGE_ROWS * 4)
+    assert ranges.n == 4 and list(ranges.of(np.array([-5, 6, 7, 39]))) == [0, 0, 1, 3]
+    stage.write_ranges_local({"node": nodes[::-1], "label": nodes[::-1] // 10}, ranges, stage.COMPONENT_SCHEMA,
+                             tmp_path / "comp")
+    idx = stage.range_index(tmp_path / "comp")
+    assert len(idx[2]) == 4 and list(idx[0]) == [-5, 9, 18, 30] and list(idx[1]) == [4, 17, 18, 39]
+    files = stage.range_files(idx, 5, 18)
+    assert [Path(f).name for f in files] == ["range-000001.parquet"]
+    got = stage.read_node_range(files, 5, 18, ["node", "label"])
+    assert got.column("node").to_pylist() == [9, 17]
+    assert stage.read_node_range(stage.range_files(idx, 100, 200), 100, 200, ["node"]) is None
 
 
 @pytest.mark.ray

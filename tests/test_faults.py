@@ -188,6 +188,11 @@ def test_watchdog_kills_a_stuck_pool_worker_and_the_rerun_resumes(corpus, filter
     assert {p.name: p.stat().st_mtime_ns for p in (out / "stats" / "filter").glob("*.json")
             if p.name in done} == done  # finished shards were not redone
     assert outputs(out) == outputs(filtered)
+    # the run's short limit ended with the run: a later run in this process (a library caller, the next test) that
+    # does not set its own gets the default, not 3 s (a leaked limit once ended a CI test session mid-run)
+    from pipeline.watchdog import DEFAULT_WATCHDOG_S, Watchdog
+
+    assert Watchdog("next", 1).seconds == DEFAULT_WATCHDOG_S
 
 
 def test_watchdog_interrupts_a_stuck_call_in_this_process(corpus, tmp_path, monkeypatch):

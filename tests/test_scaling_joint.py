@@ -187,6 +187,15 @@ def test_crossover_hand_checked():
     assert none["leader"] == "q" and none["compute"] is None
 
 
+def test_degenerate_fits_overflow_to_inf_not_an_error():
+    """A bootstrap replicate with B ~ 0 and a tiny alpha (seen in a CI run of the tiny ablation) puts the repeat
+    compute far past float range: it is +inf (an open interval end), never an OverflowError."""
+    p = {"E": 1.58, "A": 3.48, "B": 5.0e-09, "alpha": 0.0688, "beta": 5.0}
+    assert repeat_compute(p, 14790.0) == math.inf
+    from pipeline.scaling.analysis import _q
+    assert _q([1.0, 2.0, 3.0, math.inf, math.nan] * 10) == (1.0, None)
+
+
 # -- refusals ----------------------------------------------------------------------------------------------------
 
 def _csv(tmp_path, rows, name="runs.csv"):

@@ -17,12 +17,15 @@ C_GRID_POINTS = 240
 
 
 def _q(samples, level=0.95):
+    """Percentile interval; NaN samples (no answer) are dropped, +-inf ones (beyond any range) count, and an infinite
+    end comes back as None (open)."""
     s = np.asarray(samples, dtype=np.float64)
-    s = s[np.isfinite(s)]
+    s = s[~np.isnan(s)]
     if len(s) < 2:
         return None, None
     q = (1 - level) / 2
-    return float(np.quantile(s, q)), float(np.quantile(s, 1 - q))
+    lo, hi = (float(np.quantile(s, v, method="inverted_cdf")) for v in (q, 1 - q))
+    return (lo if math.isfinite(lo) else None), (hi if math.isfinite(hi) else None)
 
 
 def _fmt(v) -> str:

@@ -34,7 +34,8 @@ def repeat_compute(p: dict, unique: float) -> float:
     g, _, _ = _exponents(p)
     if not (unique and np.isfinite(unique) and np.isfinite(g)):
         return math.nan
-    return 6.0 * (unique * g) ** ((p["alpha"] + p["beta"]) / p["alpha"])
+    with np.errstate(over="ignore"):                  # a degenerate (bootstrap) fit overflows to inf, not an error
+        return float(6.0 * np.float64(unique * g) ** ((p["alpha"] + p["beta"]) / p["alpha"]))
 
 
 def pool_frontier(p: dict, compute, unique: float | None, rstar: float | None, m: int = 400) -> np.ndarray:

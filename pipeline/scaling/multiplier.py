@@ -20,9 +20,10 @@ def _exponents(p: dict) -> tuple[float, float, float]:
     if a <= 0 or b <= 0:
         return math.nan, math.nan, math.nan
     s = a + b
-    g = (a * p["A"] / (b * p["B"])) ** (1.0 / s)
-    k = p["A"] * g ** (-a) + p["B"] * g ** b
-    return g, k, a * b / s
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):   # degenerate fits: inf, not OverflowError
+        g = np.float64(a * p["A"] / (b * p["B"])) ** (1.0 / s)
+        k = p["A"] * g ** (-a) + p["B"] * g ** b
+    return float(g), float(k), a * b / s
 
 
 def optimal_allocation(p: dict, compute) -> tuple[np.ndarray, np.ndarray]:

@@ -195,7 +195,7 @@ def fit_runs(runs: Path, output: Path, *, drop_highest: int = 0, bootstrap: int 
              planted: dict | None = None, progress: bool = True) -> dict:
     """Fit every arm of a runs table and write `output/fit.json`, the plots (PNG + SVG) and `output/report.md`.
 
-    share: parameters common to all arms, any of alpha, beta, E (list or comma string); None = alpha,beta,E;
+    share: parameters common to all arms, any of alpha, beta, E, A (list or comma string); None = alpha,beta,E;
         "none" = per-arm Approach 3 fits (also `mode="per-arm"`).
     repetition: auto (fit R* when >= 3 runs repeat their pool and R* is identifiable, else fixed) | fit | fixed |
         off; `rstar` is the fixed value (default 15.4, Muennighoff et al. 2023).

@@ -29,7 +29,7 @@ from pipeline.config import fill_vars
 from pipeline.errors import UserError
 from pipeline.io import write_json_atomic, write_text_atomic
 from pipeline.progress import log as _log
-from pipeline.runner import Resources, Runtime, choose_executor
+from pipeline.runner import Resources, Runtime, choose_executor, runtime_scope
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
 from pipeline.stages.arms import ArmSpec, materialize, paths_of
 
@@ -265,6 +265,7 @@ def write_runs_csv(rows: list[dict], path: Path) -> Path:
     return path
 
 
+@runtime_scope
 def run_ablate(cfg: AblateConfig, ctx: RunContext | None = None) -> Path:
     """Run (or resume) the experiment; returns the output dir (runs.csv, fit/)."""
     from pipeline.student.data import resolve_paths

@@ -30,7 +30,7 @@ from pipeline.io import write_json_atomic
 from pipeline.manifest import StageCounts
 from pipeline.progress import log
 from pipeline.readers.options import ReaderOptions
-from pipeline.runner import Layout, Resources, map_tasks, run_shards, sum_counts, sum_steps
+from pipeline.runner import Layout, Resources, map_tasks, run_shards, runtime_scope, sum_counts, sum_steps
 from pipeline.shard import DocShardWorker
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
 from pipeline.stages.base import (DocJob, StageResult, SubStage, executor_for, finish, plan_inputs,
@@ -157,6 +157,7 @@ def classify_shards(files: list[str], layout: Layout, cfg: ClassifyConfig, resou
     return StageResult("classify", counts, steps, {"quality": extra})
 
 
+@runtime_scope
 def run_classify(job: ClassifyJob, ctx: RunContext) -> dict:
     t0 = time.perf_counter()
     check_model(job.classify)

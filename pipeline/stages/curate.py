@@ -14,7 +14,7 @@ from typing import Optional
 
 from pydantic import ConfigDict, Field, create_model, model_validator
 
-from pipeline.runner import Layout, Resources
+from pipeline.runner import Layout, Resources, runtime_scope
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
 from pipeline.stages.base import SUBSTAGES, DocJob, finish, plan_inputs, run_chain
 from pipeline.stages.dedupe import estimate_docs
@@ -53,6 +53,7 @@ CurateJob = create_model("CurateJob", __base__=_CurateBase, __doc__="`assay cura
                          **{name: _section(name) for name in SUBSTAGES})
 
 
+@runtime_scope
 def run_curate(job, ctx: RunContext) -> dict:
     t0 = time.perf_counter()
     chain = job.enabled()

@@ -19,7 +19,7 @@ from filters.decontam import DecontamConfig, Decontaminator, EvalIndex
 from pipeline.errors import UserError
 from pipeline.extract import ExtractionConfig
 from pipeline.readers.options import ReaderOptions
-from pipeline.runner import Layout, Resources, run_shards, sum_counts, sum_steps
+from pipeline.runner import Layout, Resources, run_shards, runtime_scope, sum_counts, sum_steps
 from pipeline.shard import DocShardWorker
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
 from pipeline.stages.base import DocJob, StageResult, executor_for, finish, iter_docs, plan_inputs
@@ -62,6 +62,7 @@ def decontaminate_shards(files: list[str], layout: Layout, cfg: DecontamSection,
     return StageResult("decontaminate", sum_counts(stats), sum_steps(stats), {"against": cfg.against})
 
 
+@runtime_scope
 def run_decontaminate(job: DecontaminateJob, ctx: RunContext) -> dict:
     t0 = time.perf_counter()
     files = plan_inputs(job.inputs, job.decontaminate.reader)

@@ -14,7 +14,10 @@ rerun produces the same output):
 5. `filter`: one task per shard writes kept rows (input order, every column passed through), rejects (`reason`,
    `duplicate_of`, `cluster_id`) and, last, its stats.
 Locally (`executor: local`) steps 2-4 run on one in-memory partition; on Ray they run on hash partitions of a
-Ray Data grouping. The kernels are the same, so the kept set does not depend on the executor or the number of
+Ray Data grouping. Components and decisions are written as node-ranged tables (`write_ranges_*`): one file per
+contiguous range of node ids, sorted by node in small row groups, so the steps that read them per shard (keepers'
+member join, filter) read only the file and row groups covering that shard's rows, not the whole table (which made
+those steps O(shards x rows)). The kernels are the same, so the kept set does not depend on the executor or the number of
 workers or nodes. The driver holds paths, counts, the edges below the in-memory budget and small aggregates.
 Node ids are global row numbers (shard offset + row); `cluster_id` is the smallest node id of the cluster
 (negative for clusters anchored on an indexed document of an earlier run).
@@ -43,8 +46,8 @@ from pipeline.errors import UserError
 from pipeline.io import write_parquet_atomic
 from pipeline.manifest import StageCounts
 from pipeline.progress import log
-from pipeline.runner import (RAY_TASK_RETRIES, Layout, Resources, map_tasks, run_shards, shard_stats, sum_counts,
-                             sum_steps, write_shard_stats)
+from pipeline.runner import (RAY_TASK_RETRIES, Layout, Resources, map_tasks, run_shards, runtime_scope, shard_stats,
+                             sum_counts, sum_steps, write_shard_stats)
 from pipeline.schema import QUALITY_COLUMN, shard_name
 from pipeline.shard import DocShardWorker
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
@@ -53,6 +56,11 @@ from pipeline.stages.base import (DocJob, IngestConfig, StageResult, SubStage, e
 
 STAGE = "dedupe"
 SORT_SHUFFLE_MAX_DOCS = 200_000  # Ray groupings of more documents use the hash shuffle
+RANGE_ROWS = 250_000             # about this many rows per file of a node-ranged table
+RANGE_ROW_GROUP = 8_192          # rows per row group inside it (what one shard's read skips to)
+COMPONENT_SCHEMA = pa.schema([("node", pa.int64()), ("label", pa.int64())])
+DECISION_SCHEMA = pa.schema([("node", pa.int64()), ("cluster_id", pa.int64()), ("keep", pa.bool_()),
+                             ("duplicate_of", pa.string()), ("reason", pa.string()), ("cluster_size", pa.int64())])
 
 
 class DedupeJob(DocJob):
@@ -198,6 +206,84 @@ def _np(t: pa.Table) -> dict:
                 np.array(t.column(c).to_pylist() + [None], dtype=object)[:-1]) for c in t.column_names}
 
 
+# ------------------------------------------------------------------------------------------------ node-ranged tables
+class NodeRanges:
+    """Contiguous ranges of node ids [lo, hi) split into `n` equal parts: a table written by range (one sorted file
+    per part) lets a reader of one shard's nodes open only the part(s) its range falls in."""
+
+    def __init__(self, lo: int, hi: int, rows: int):
+        self.lo, self.hi = int(lo), max(int(hi), int(lo) + 1)
+        self.n = max(1, -(-int(rows) // RANGE_ROWS))
+
+    def of(self, nodes: np.ndarray) -> np.ndarray:
+        span = self.hi - self.lo
+        return np.clip((np.asarray(nodes, np.int64) - self.lo) * self.n // span, 0, self.n - 1)
+
+
+def _add_range(batch: dict, ranges: NodeRanges) -> dict:
+    return {**batch, "_range": ranges.of(batch["node"])}
+
+
+def _write_range(group: dict, out: str, schema: pa.Schema) -> dict:
+    """One part of a node-ranged table (all rows of one `_range`), sorted by node, to out/range-NNNNNN.parquet."""
+    order = np.argsort(group["node"], kind="stable")
+    table = pa.table({f.name: pa.array(group[f.name][order], f.type) for f in schema}, schema=schema)
+    part = int(group["_range"][0]) if len(order) else -1
+    write_parquet_atomic(table, Path(out) / f"range-{part:06d}.parquet", RANGE_ROW_GROUP)
+    return {"part": np.array([part], np.int64), "rows": np.array([len(order)], np.int64)}
+
+
+def write_ranges_local(cols: dict, ranges: NodeRanges, schema: pa.Schema, final: Path) -> None:
+    tmp = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    part = ranges.of(cols["node"])
+    for r in np.unique(part):
+        sel = part == r
+        _write_range({**{k: np.asarray(v)[sel] for k, v in cols.items()}, "_range": part[sel]}, str(tmp), schema)
+    os.replace(tmp, final)
+
+
+def write_ranges_ray(ds, ranges: NodeRanges, schema: pa.Schema, final: Path) -> None:
+    tmp = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    ds = ds.map_batches(_add_range, fn_kwargs={"ranges": ranges}, batch_format="numpy", **RAY_TASK_RETRIES)
+    ds.groupby("_range", num_partitions=ranges.n).map_groups(
+        _write_range, fn_kwargs={"out": str(tmp), "schema": schema}, batch_format="numpy",
+        **RAY_TASK_RETRIES).materialize()
+    os.replace(tmp, final)
+
+
+def range_index(folder: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(min node, max node, path) of each file of a node-ranged table, from the footers (read once, by the
+    driver), in node order. Files cover disjoint ranges, so both arrays are sorted."""
+    rows = []
+    for p in sorted(Path(folder).glob("*.parquet")):
+        md = pq.ParquetFile(p).metadata
+        if md.num_rows == 0:
+            continue
+        col = md.schema.to_arrow_schema().get_field_index("node")
+        st = [md.row_group(i).column(col).statistics for i in range(md.num_row_groups)]
+        rows.append((min(s.min for s in st), max(s.max for s in st), str(p)))
+    rows.sort()
+    return (np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.int64), [r[2] for r in rows])
+
+
+def range_files(index: tuple[np.ndarray, np.ndarray, list[str]], lo: int, hi: int) -> list[str]:
+    """The files of a node-ranged table that can hold nodes in [lo, hi)."""
+    mins, maxs, paths = index
+    return paths[int(np.searchsorted(maxs, lo, "left")):int(np.searchsorted(mins, hi, "left"))]
+
+
+def read_node_range(files: list[str], lo: int, hi: int, columns: list[str]) -> pa.Table | None:
+    """Rows with lo <= node < hi of the given files of a node-ranged table (row groups outside skipped)."""
+    if not files:
+        return None
+    return pads.dataset(files, format="parquet").to_table(
+        columns=columns, filter=(pads.field("node") >= lo) & (pads.field("node") < hi))
+
+
 def edges_local(sources: list[pa.Table], cfg: DedupeConfig, out: Path) -> None:
     bands, _ = cfg.band_rows()
     rows = [kernels.band_rows(_np(t), bands, 1, cfg.exact, cfg.near, cfg.verify) for t in sources if t.num_rows]
@@ -232,16 +318,17 @@ def _index_batch(batch: dict, bands: int, verify: bool) -> pa.Table:
     return pa.concat_tables([index_sig_rows(p, int(b), bands, verify) for p, b in zip(batch["path"], batch["base"])])
 
 
-def memory_components(edges_dir: Path, out_dir: Path) -> None:
+def memory_components(edges_dir: Path, out_dir: Path, ranges: NodeRanges) -> None:
     """Union-find in this process over all edges (below the memory budget)."""
     t = _read_dir(edges_dir, ["src", "dst"])
     src = t.column("src").to_numpy() if t is not None else np.zeros(0, np.int64)
     dst = t.column("dst").to_numpy() if t is not None else np.zeros(0, np.int64)
     nodes, labels = union_find_components(src, dst)
-    _write_table_dir(pa.table({"node": pa.array(nodes, pa.int64()), "label": pa.array(labels, pa.int64())}), out_dir)
+    write_ranges_local({"node": nodes, "label": labels}, ranges, COMPONENT_SCHEMA, out_dir)
 
 
-def distributed_components(edges_dir: Path, out_dir: Path, parts: int, max_rounds: int = 100) -> int:
+def distributed_components(edges_dir: Path, out_dir: Path, parts: int, ranges: NodeRanges,
+                           max_rounds: int = 100) -> int:
     """Large-star / small-star on Ray Data until the edge set stops changing; writes (node, label)."""
     import ray.data
 
@@ -259,17 +346,18 @@ def distributed_components(edges_dir: Path, out_dir: Path, parts: int, max_round
         fps = ds.map_batches(kernels.fingerprint, batch_size=None, batch_format="numpy").take_all()
         cur = (sum(int(r["n"]) for r in fps), sum((int(r["hi"]) << 32) + int(r["lo"]) for r in fps) % (1 << 64))
         if cur == prev:
-            _write_ds_dir(ds.groupby("part", num_partitions=parts).map_groups(
-                kernels.labels, batch_format="numpy", **RAY_TASK_RETRIES), out_dir)
+            write_ranges_ray(ds.groupby("part", num_partitions=parts).map_groups(
+                kernels.labels, batch_format="numpy", **RAY_TASK_RETRIES), ranges, COMPONENT_SCHEMA, out_dir)
             return rnd
         prev = cur
     raise RuntimeError(f"distributed components did not converge in {max_rounds} rounds")
 
 
-def members_of_source(src: dict, comp_dir: str, parts: int) -> dict:
-    """One signature source (a shard's signatures or an earlier index) joined with its component labels."""
+def members_of_source(src: dict, parts: int) -> dict:
+    """One signature source (a shard's signatures or an earlier index) joined with its component labels (read from
+    `src["comp_files"]`, the component files covering its node range, a JSON list)."""
     lo, hi, old = int(src["lo"]), int(src["hi"]), bool(src["old"])
-    comp = _read_dir(Path(comp_dir), ["node", "label"], (pads.field("node") >= lo) & (pads.field("node") < hi))
+    comp = read_node_range(json.loads(str(src["comp_files"])), lo, hi, ["node", "label"])
     empty = {"node": np.int64, "label": np.int64, "id": object, "exact": np.uint64, "quality": np.float64,
              "old": bool, "part": np.int64}
     if comp is None or comp.num_rows == 0:
@@ -291,34 +379,27 @@ def members_of_source(src: dict, comp_dir: str, parts: int) -> dict:
             "old": np.full(len(cn), old), "part": hash_partition(cl, parts)}
 
 
-def _members_batch(batch: dict, comp_dir: str, parts: int) -> dict:
-    outs = [members_of_source({k: batch[k][i] for k in batch}, comp_dir, parts) for i in range(len(batch["path"]))]
+def _members_batch(batch: dict, parts: int) -> dict:
+    outs = [members_of_source({k: batch[k][i] for k in batch}, parts) for i in range(len(batch["path"]))]
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
 
-def keepers_local(sources: list[dict], comp_dir: Path, use_quality: bool, out: Path) -> None:
-    m = [members_of_source(s, str(comp_dir), 1) for s in sources]
+def keepers_local(sources: list[dict], use_quality: bool, ranges: NodeRanges, out: Path) -> None:
+    m = [members_of_source(s, 1) for s in sources]
     group = {k: np.concatenate([x[k] for x in m]) for k in m[0]} if m else None
     d = kernels.keepers(group, use_quality) if group is not None and len(group["node"]) else \
-        {"node": np.zeros(0, np.int64), "cluster_id": np.zeros(0, np.int64), "keep": np.zeros(0, bool),
-         "duplicate_of": np.zeros(0, object), "reason": np.zeros(0, object), "cluster_size": np.zeros(0, np.int64)}
-    _write_table_dir(pa.table({"node": pa.array(d["node"], pa.int64()), "cluster_id": pa.array(d["cluster_id"],
-                                                                                              pa.int64()),
-                               "keep": pa.array(d["keep"], pa.bool_()),
-                               "duplicate_of": pa.array(list(d["duplicate_of"]), pa.string()),
-                               "reason": pa.array(list(d["reason"]), pa.string()),
-                               "cluster_size": pa.array(d["cluster_size"], pa.int64())}), out)
+        {f.name: np.zeros(0, f.type.to_pandas_dtype()) for f in DECISION_SCHEMA}
+    write_ranges_local(d, ranges, DECISION_SCHEMA, out)
 
 
-def keepers_ray(sources: list[dict], comp_dir: Path, use_quality: bool, parts: int, out: Path) -> None:
+def keepers_ray(sources: list[dict], use_quality: bool, parts: int, ranges: NodeRanges, out: Path) -> None:
     import ray.data
 
     ds = ray.data.from_items(sources, override_num_blocks=len(sources)).map_batches(
-        _members_batch, fn_kwargs={"comp_dir": str(comp_dir), "parts": parts}, batch_size=1, batch_format="numpy",
-        **RAY_TASK_RETRIES)
+        _members_batch, fn_kwargs={"parts": parts}, batch_size=1, batch_format="numpy", **RAY_TASK_RETRIES)
     ds = ds.groupby("part", num_partitions=parts).map_groups(kernels.keepers, fn_kwargs={"use_quality": use_quality},
                                                              batch_format="numpy", **RAY_TASK_RETRIES)
-    _write_ds_dir(ds, out)
+    write_ranges_ray(ds, ranges, DECISION_SCHEMA, out)
 
 
 # ------------------------------------------------------------------------------------------------ step 5
@@ -328,8 +409,8 @@ def filter_shard(task: dict) -> dict:
     path, lo, name = task["path"], int(task["offset"]), task["name"]
     table = pq.read_table(path)
     n = table.num_rows
-    dec = _read_dir(Path(task["dec_dir"]), ["node", "keep", "duplicate_of", "reason", "cluster_id", "cluster_size"],
-                    (pads.field("node") >= lo) & (pads.field("node") < lo + n))
+    dec = read_node_range(task["dec_files"], lo, lo + n,
+                          ["node", "keep", "duplicate_of", "reason", "cluster_id", "cluster_size"])
     removed = np.zeros(n, bool)
     hist: dict[int, int] = {}
     rej = None
@@ -439,12 +520,14 @@ def dedupe_stage(files: list[str], layout: Layout, cfg: DedupeConfig, ingest: In
     comp_dir = work / "components"
     algo = "union_find" if n_edges <= cfg.max_edges_in_memory or executor != "ray" else "star"
     rounds = 0
+    node_lo = -sum(pq.ParquetFile(i["path"]).metadata.num_rows for i in index)  # an earlier index: negative ids
     if not comp_dir.exists():
+        ranges = NodeRanges(node_lo, total, min(2 * n_edges, total - node_lo))
         if algo == "union_find":
-            memory_components(edges_dir, comp_dir)
+            memory_components(edges_dir, comp_dir, ranges)
         else:
             rounds = distributed_components(edges_dir, comp_dir,
-                                            max(1, -(-2 * n_edges // cfg.shuffle_rows_per_partition)))
+                                            max(1, -(-2 * n_edges // cfg.shuffle_rows_per_partition)), ranges)
     steps["components"] = {"wall_s": time.perf_counter() - t0, "docs": total, "algorithm": algo, "rounds": rounds}
     say(f"components: {algo}")
 
@@ -457,17 +540,23 @@ def dedupe_stage(files: list[str], layout: Layout, cfg: DedupeConfig, ingest: In
         for i in index:
             m = pq.ParquetFile(i["path"]).metadata.num_rows
             sources.append({"path": i["path"], "lo": -i["base"] - m, "hi": -i["base"], "old": True})
+        comps = range_index(comp_dir)
+        for src in sources:
+            src["comp_files"] = json.dumps(range_files(comps, src["lo"], src["hi"]))
+        n_comp = _rows_in_dir(comp_dir)
+        ranges = NodeRanges(node_lo, total, n_comp)
         if executor == "ray" and sources:
-            keepers_ray(sources, comp_dir, use_quality,
-                        max(1, -(-_rows_in_dir(comp_dir) // cfg.shuffle_rows_per_partition)), dec_dir)
+            keepers_ray(sources, use_quality, max(1, -(-n_comp // cfg.shuffle_rows_per_partition)), ranges, dec_dir)
         else:
-            keepers_local(sources, comp_dir, use_quality, dec_dir)
+            keepers_local(sources, use_quality, ranges, dec_dir)
     steps["keepers"] = {"wall_s": time.perf_counter() - t0, "docs": total}
 
     # 5. filter
     t0 = time.perf_counter()
     lay = {k: str(v) for k, v in layout.__dict__.items()}
-    todo = [{**p, "layout": lay, "dec_dir": str(dec_dir), "sig": s, "params": params,
+    decs = range_index(dec_dir)
+    todo = [{**p, "layout": lay, "dec_files": range_files(decs, p["offset"], p["offset"] + p["rows"]), "sig": s,
+             "params": params,
              "index_dir": str(cfg.index_out) if cfg.index_out else None}
             for p, s in zip(plan, sig_files) if not layout.stats_file(p["name"]).exists()]
     map_tasks(filter_shard, todo, executor, resources, progress, f"{layout.stage}: filter")
@@ -491,6 +580,7 @@ def dedupe_stage(files: list[str], layout: Layout, cfg: DedupeConfig, ingest: In
     return StageResult(STAGE, counts, steps, extra)
 
 
+@runtime_scope
 def run_dedupe(job: DedupeJob, ctx: RunContext) -> dict:
     t0 = time.perf_counter()
     files = plan_inputs(job.inputs, job.ingest.reader)

@@ -17,7 +17,7 @@ from filters.langid import LanguageConfig, LanguageID
 from filters.quality import FastTextQuality, QualityConfig
 from pipeline.extract import ExtractionConfig
 from pipeline.readers.options import ReaderOptions
-from pipeline.runner import Layout, Resources, run_shards, sum_counts, sum_steps
+from pipeline.runner import Layout, Resources, run_shards, runtime_scope, sum_counts, sum_steps
 from pipeline.shard import DocShardWorker
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
 from pipeline.stages.base import (DocJob, StageResult, SubStage, executor_for, finish, plan_inputs, register_substage,
@@ -88,6 +88,7 @@ def shard_extras(stats: list[dict], **extra) -> dict:
     return {**extra, "shards": len(stats), "quarantined_by_reason": dict(sorted(reasons.items()))}
 
 
+@runtime_scope
 def run_filter(job: FilterJob, ctx: RunContext) -> dict:
     t0 = time.perf_counter()
     files = plan_inputs(job.inputs, job.filter.reader)

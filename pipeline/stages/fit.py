@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.stage import Opt, RunContext, StageSpec, register
+from pipeline.runner import runtime_scope
 
 
 class FitJob(BaseModel):
@@ -37,6 +38,7 @@ class FitJob(BaseModel):
         return [] if [str(x).lower() for x in v] == ["none"] else v
 
 
+@runtime_scope
 def run_fit(job: FitJob, ctx: RunContext) -> dict:
     from pathlib import Path
 
@@ -79,7 +81,7 @@ register(StageSpec(
          "scaling report.",
     output_help="Output dir: fit.json, report.md, PNG/SVG plots.",
     options=(
-        Opt(("--share",), "share", "Parameters common to all arms: any of alpha,beta,E (comma-separated), or none "
+        Opt(("--share",), "share", "Parameters common to all arms: any of alpha,beta,E,A (comma-separated), or none "
                                    "to fit every arm alone. Default: alpha,beta,E.", split=True),
         Opt(("--mode",), "mode", "joint (default) or per-arm (every arm its own Approach 3 fit; = --share none)."),
         Opt(("--repetition",), "repetition", "auto (default: fit R* when enough runs repeat their pool, else "

@@ -41,7 +41,8 @@ from pipeline.manifest import StageCounts
 from pipeline.progress import log
 from pipeline.readers import read_path
 from pipeline.readers.options import ReaderOptions
-from pipeline.runner import Layout, Resources, run_shards, shard_stats, sum_counts, sum_steps, write_shard_stats
+from pipeline.runner import (Layout, Resources, run_shards, runtime_scope, shard_stats, sum_counts, sum_steps,
+                             write_shard_stats)
 from pipeline.schema import Bad
 from pipeline.shard import quarantine_table
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
@@ -306,6 +307,7 @@ def dry_run(job: GenerateJob, n: int = 3) -> list[Request]:
     return shown[:n]
 
 
+@runtime_scope
 def run_generate(job: GenerateJob, ctx: RunContext) -> dict | list:
     if job.dry_run:
         return dry_run(job)
