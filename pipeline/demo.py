@@ -1,5 +1,5 @@
 """`assay demo` / `make demo`: the whole mission end to end on the embedded corpus, on one laptop (2 CPU cores,
-about 20 minutes). Every step is an assay stage run as a user would run it, and resumable: running the demo again
+about 15 minutes). Every step is an assay stage run as a user would run it, and resumable: running the demo again
 skips what is finished.
 
 1. corpus: the embedded crawl (prose from the extended pool: stdlib + the pinned packages' docstrings), with 5% of

@@ -62,6 +62,16 @@ def test_trained_model_and_its_records(trained):
     man = json.loads((trained / "model" / "train_manifest.json").read_text())
     assert man["sources"]["positive"] == [str(trained / "pos.jsonl")] and man["seed"] == 0
     assert man["counts"]["hq"]["balanced"] == man["counts"]["cc"]["balanced"]
+    # the same command again keeps the finished model (as every stage resumes), so outputs scored with it stay
+    # valid; a changed setting is refused like any stale output
+    before = (trained / "model" / "model.bin").stat().st_mtime_ns
+    cmd = ["classifier", "train", "--positive", str(trained / "pos.jsonl"), "--negative", str(trained / "neg.jsonl"),
+           "-o", str(trained / "model"), "--no-progress"]
+    res = assay(*cmd, *SMALL)
+    assert res.returncode == 0, res.stderr
+    assert (trained / "model" / "model.bin").stat().st_mtime_ns == before
+    res = assay(*cmd, *SMALL, "--seed", "1")
+    assert res.returncode == 2 and "holds the output of a different run" in res.stderr
 
 
 def test_score_keep_top_across_shards_and_arms_without_rescoring(trained):

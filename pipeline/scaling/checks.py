@@ -123,7 +123,7 @@ def design_warnings(lay: Layout, pts: Points) -> list[str]:
             if len(v) == 0:
                 continue
             levels, span = _levels(v), float(math.exp(v.max() - v.min()))
-            if levels >= 2 and (levels < 3 or span < 4.0):
+            if levels >= 2 and (levels < 3 or span < 3.95):  # 4x, with budgets rounded to whole batches
                 who = "" if col in lay.share else f"arm {lay.arms[k]!r}: "
                 out.append(f"{who}narrow {name} range: {levels} distinct values spanning {span:.3g}x "
                            f"(want >= 3 values over >= 4x)")

@@ -165,6 +165,17 @@ class AblateConfig(BaseModel):
                 for a in self.arms for m in self.models for d in self.tokens for s in self.seeds]
 
 
+def point_cost(cfg: AblateConfig, point: dict) -> float:
+    """Training FLOPs of a point (what it costs to run)."""
+    import dataclasses
+
+    from pipeline.student import LADDER, flops_per_token
+
+    mc = LADDER[point["model"]]
+    mc = dataclasses.replace(mc, vocab_size=mc.vocab_size or cfg.tokenizer.vocab_size)
+    return flops_per_token(mc, cfg.seq_len) * point["tokens"]
+
+
 def point_dir(cfg: AblateConfig, point: dict) -> Path:
     return Path(cfg.output) / "runs" / point["arm"] / f"{point['model']}-D{point['tokens']}-s{point['seed']}"
 
@@ -284,6 +295,7 @@ def run_ablate(cfg: AblateConfig, ctx: RunContext | None = None) -> Path:
         write_json_atomic(derived, out / "arms.json")
     build_token_caches(cfg, str(tokenizer), progress)
     todo = [p for p in cfg.points() if not (point_dir(cfg, p) / POINT_FILE).exists()]
+    todo.sort(key=lambda p: -point_cost(cfg, p))  # longest first: no long point left running alone at the end
     total = len(cfg.points())
     _say(progress, f"{total} points, {total - len(todo)} already done, {len(todo)} to run")
     failures = []

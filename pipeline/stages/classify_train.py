@@ -119,6 +119,11 @@ def run_train_classifier(job: TrainClassifierJob, ctx: RunContext) -> dict:
     files = plan_inputs(inputs, job.reader) if inputs else []
     prepare_output(job.output, "classifier-train", job.model_dump(mode="json", exclude={"output"}), files,
                    ctx.overwrite)
+    done = _finished(Path(job.output))
+    if done is not None:  # this run (same inputs and settings) finished: a rerun keeps its model, as stages do
+        if ctx.progress:
+            log(f"{job.output}: already trained by this run (same inputs and settings); kept", stage="classifier")
+        return done
     ft = dict(seed=job.seed, heldout_frac=job.heldout_frac, max_per_class=job.max_per_class, epoch=job.epoch,
               lr=job.lr, dim=job.dim, word_ngrams=job.word_ngrams, min_count=job.min_count, bucket=job.bucket,
               threshold=job.threshold)
@@ -151,6 +156,16 @@ def run_train_classifier(job: TrainClassifierJob, ctx: RunContext) -> dict:
     print(json.dumps({"model": res["model"], **{k: m.get(k) for k in ("roc_auc", "accuracy", "precision", "recall",
                                                                        "n")}}, indent=1))
     return res
+
+
+def _finished(out: Path) -> dict | None:
+    """The result of a finished training in `out` (metrics.json is written last), else None."""
+    from filters.quality_train import MANIFEST_FILE, METRICS_FILE, MODEL_FILE
+
+    if not all((out / f).exists() for f in (MODEL_FILE, MANIFEST_FILE, METRICS_FILE)):
+        return None
+    return {"model": str(out / MODEL_FILE), "manifest": json.loads((out / MANIFEST_FILE).read_text()),
+            "metrics": json.loads((out / METRICS_FILE).read_text())}
 
 
 def annotate_documents(job: TrainClassifierJob) -> tuple[list[str], list[float], dict]:
