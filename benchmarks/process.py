@@ -46,6 +46,20 @@ def run(cmd: list[str], cwd: Path = ROOT, env: dict | None = None) -> tuple[floa
     return wall, usage.ru_maxrss / 1024
 
 
+def ref_and_this_tree(ref: str, name: str, args: list[str]):
+    """Run `python -m pipeline.cli ARGS -o OUT` at git revision `ref` (a worktree under .bench/) and in this tree,
+    one after the other: yields (label, wall s, peak MB, manifest) for each."""
+    worktree = BENCH / f"ref-{ref}"
+    if not worktree.exists():
+        subprocess.check_call(["git", "worktree", "add", "--detach", str(worktree), ref], cwd=ROOT)
+    for label, tree in ((f"ref {ref}", worktree), ("this tree", ROOT)):
+        out = BENCH / "process" / f"{name}-{label.replace(' ', '_')}"
+        shutil.rmtree(out, ignore_errors=True)  # a fresh run, not a resume
+        wall, rss = run([sys.executable, "-m", "pipeline.cli", *args, "-o", str(out), "--no-progress"], cwd=tree,
+                        env={**ENV, "PYTHONPATH": str(tree)})
+        yield label, wall, rss, json.loads((out / "manifest.json").read_text())
+
+
 def bench_dedupe(sizes: list[int], seed: int) -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import pyarrow.parquet as pq
@@ -83,19 +97,9 @@ def bench_curate(docs: int, seed: int, ref: str, extractor: str | None) -> None:
     if not corpus.exists():
         build_corpus(corpus, docs=docs, seed=seed, docs_per_file=500, workers=2)
     warcs = sorted(str(p) for p in corpus.glob("*.warc.gz"))
-    worktree = BENCH / f"ref-{ref}"
-    if not worktree.exists():
-        subprocess.check_call(["git", "worktree", "add", "--detach", str(worktree), ref], cwd=ROOT)
-    rows = []
-    for label, tree in ((f"ref {ref}", worktree), ("this tree", ROOT)):
-        out = BENCH / "process" / f"curate-{docs}-{label.replace(' ', '_')}"
-        shutil.rmtree(out, ignore_errors=True)
-        cmd = [sys.executable, "-m", "pipeline.cli", "curate", *warcs, "-o", str(out), "--no-progress"]
-        if extractor:
-            cmd += ["--extractor", extractor]
-        wall, rss = run(cmd, cwd=tree, env={**ENV, "PYTHONPATH": str(tree)})
-        m = json.loads((out / "manifest.json").read_text())
-        rows.append((label, wall, m["input"], m["kept"], rss))
+    args = ["curate", *warcs] + (["--extractor", extractor] if extractor else [])
+    rows = [(label, wall, m["input"], m["kept"], rss)
+            for label, wall, rss, m in ref_and_this_tree(ref, f"curate-{docs}", args)]
     print("| tree | wall s | docs | docs/s | kept | peak MB |\n|---|--:|--:|--:|--:|--:|")
     for label, wall, n, kept, rss in rows:
         print(f"| {label} | {wall:.1f} | {n} | {n / wall:.1f} | {kept} | {rss:.0f} |")
@@ -125,22 +129,12 @@ def bench_dedupe_ref(docs: int, copies: int, seed: int, ref: str) -> None:
                 k += 1
         os.replace(tmp, shards)
     n = sum(pq.ParquetFile(p).metadata.num_rows for p in shards.glob("*.parquet"))
-    worktree = BENCH / f"ref-{ref}"
-    if not worktree.exists():
-        subprocess.check_call(["git", "worktree", "add", "--detach", str(worktree), ref], cwd=ROOT)
-    rows = []
-    for label, tree in ((f"ref {ref}", worktree), ("this tree", ROOT)):
-        out = BENCH / "process" / f"dedupe-ref-{label.replace(' ', '_')}"
-        shutil.rmtree(out, ignore_errors=True)
-        cmd = [sys.executable, "-m", "pipeline.cli", "dedupe", str(shards), "-o", str(out), "--no-progress",
-               "--executor", "ray", "--set", "dedupe.max_edges_in_memory=100000000"]
-        wall, rss = run(cmd, cwd=tree, env={**ENV, "PYTHONPATH": str(tree)})
-        m = json.loads((out / "manifest.json").read_text())
-        st = {k: v["wall_s"] for k, v in m["steps"].items()}
-        rows.append((label, wall, m["kept"], st, rss, m.get("extra", m).get("edges")))
+    args = ["dedupe", str(shards), "--executor", "ray", "--set", "dedupe.max_edges_in_memory=100000000"]
+    rows = [(label, wall, m["kept"], {k: v["wall_s"] for k, v in m["steps"].items()}, rss, m.get("edges"))
+            for label, wall, rss, m in ref_and_this_tree(ref, "dedupe-ref", args)]
     steps = ["signatures", "buckets", "components", "keepers", "filter"]
     print(f"{n} documents in {len(list(shards.glob('*.parquet')))} shards\n")
-    print("| tree | wall s | " + " | ".join(f"{s} s" for s in steps) + " | kept | driver peak MB |\n|---|--:|" +
+    print("| tree | wall s | " + " | ".join(f"{s} s" for s in steps) + " | kept | largest process MB |\n|---|--:|" +
           "--:|" * len(steps) + "--:|--:|")
     for label, wall, kept, st, rss, _ in rows:
         print(f"| {label} | {wall:.1f} | " + " | ".join(f"{st.get(s, float('nan')):.1f}" for s in steps) +
