@@ -64,16 +64,6 @@ def run(cmd: list[str], env: dict) -> dict:
             "driver_peak_mb": round(usage.ru_maxrss / 1024), "stderr_tail": err[-1500:]}
 
 
-def outputs(out: Path) -> dict:
-    import pyarrow.parquet as pq
-
-    res = {sub: {p.name: pq.read_table(p).to_pylist() for p in sorted((out / sub).glob("*.parquet"))}
-           for sub in ("data", "rejects", "quarantine")}
-    m = json.loads((out / "manifest.json").read_text())
-    res["counts"] = {k: m[k] for k in ("input", "kept", "removed", "quarantined")}
-    return res
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=3600)
@@ -86,6 +76,7 @@ def main() -> int:
 
     sys.path.insert(0, str(ROOT))
     from pipeline.corpus import build_corpus
+    from tests.helpers import stage_outputs
 
     root = Path(args.out)
     corpus = root / f"corpus-{args.docs}-{args.docs_per_file}-{args.seed}"
@@ -112,7 +103,7 @@ def main() -> int:
             print(json.dumps(runs, indent=1))
             return 1
     landed = {t: len(list(markers.glob(t.replace(":", ".") + ".[0-9]*"))) for t, _, _ in plan}
-    identical = outputs(root / "undisturbed") == outputs(root / "killed")
+    identical = stage_outputs(root / "undisturbed") == stage_outputs(root / "killed")
     m = json.loads((root / "killed" / "manifest.json").read_text())
     summary = {"executor": args.executor, "docs": m["input"], "files": len(warcs),
                "kills_planned": {t: f"{n} (a kill per {e} calls)" for t, n, e in plan},

@@ -15,8 +15,9 @@ class UserError(Exception):
 PATH_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, FileExistsError)
 
 
-def user_error_in(exc: BaseException) -> BaseException | None:
-    """The first UserError (or path error) in `exc`'s cause/context chain, unwrapping Ray's task errors."""
+def cause_chain(exc: BaseException):
+    """`exc` and every exception in its cause/context chain (Ray's task errors unwrapped through `.cause`), each
+    once."""
     seen: set[int] = set()
     stack = [exc]
     while stack:
@@ -24,10 +25,13 @@ def user_error_in(exc: BaseException) -> BaseException | None:
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, (UserError, *PATH_ERRORS)):
-            return e
+        yield e
         stack.extend([getattr(e, "cause", None), e.__cause__, e.__context__])
-    return None
+
+
+def user_error_in(exc: BaseException) -> BaseException | None:
+    """The first UserError (or path error) in `exc`'s cause/context chain, unwrapping Ray's task errors."""
+    return next((e for e in cause_chain(exc) if isinstance(e, (UserError, *PATH_ERRORS))), None)
 
 
 def one_line(exc: BaseException) -> str:

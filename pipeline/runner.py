@@ -431,17 +431,11 @@ _CLUSTER_ERRORS = ("NodeDiedError", "ObjectLostError", "ObjectFetchTimedOutError
 def _cluster_failure(exc: BaseException, wd: Watchdog) -> UserError | None:
     """A UserError for a failure of the Ray cluster itself (a lost node, a worker Ray stopped retrying), found
     in `exc`'s cause chain; None for anything else (errors of the stage's own code pass through unchanged)."""
-    from pipeline.errors import user_error_in
+    from pipeline.errors import cause_chain, user_error_in
 
     if user_error_in(exc) is not None:
         return None
-    seen: set[int] = set()
-    stack = [exc]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
+    for e in cause_chain(exc):
         if type(e).__name__ in _CLUSTER_ERRORS and type(e).__module__.startswith("ray"):
             first = " ".join(str(e).split())[:300]
             err = UserError(f"{wd.label}: the Ray cluster lost a node or worker ({type(e).__name__}: {first}); "
@@ -449,7 +443,6 @@ def _cluster_failure(exc: BaseException, wd: Watchdog) -> UserError | None:
                             "finish the rest")
             err.__cause__ = exc
             return err
-        stack.extend([getattr(e, "cause", None), e.__cause__, e.__context__])
     return None
 
 

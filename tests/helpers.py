@@ -27,6 +27,24 @@ PROSE2 = (
 )
 
 
+def stage_outputs(out: Path, strip_path_hashes: bool = False) -> dict:
+    """Every output file's rows, in order, and the manifest's counts: what two runs that must agree are compared by.
+    `strip_path_hashes`: file names without their path hashes (a stage's intermediate shards are named after their
+    path, which contains the output folder)."""
+    import re
+
+    import pyarrow.parquet as pq
+
+    def name(p: Path) -> str:
+        return re.sub(r"-[0-9a-f]{8}(?=[-.])", "", p.name) if strip_path_hashes else p.name
+
+    res = {sub: {name(p): pq.read_table(p).to_pylist() for p in sorted((out / sub).glob("*.parquet"))}
+           for sub in ("data", "rejects", "quarantine")}
+    m = json.loads((out / "manifest.json").read_text())
+    res["counts"] = {k: m[k] for k in ("input", "kept", "removed", "quarantined")}
+    return res
+
+
 def html_page(body: str, title: str = "A page") -> bytes:
     paras = "".join(f"<p>{p}</p>" for p in body.split("\n\n"))
     return (f"<html><head><title>{title}</title></head><body><nav><a href='/'>Home</a> <a href='/a'>About</a>"

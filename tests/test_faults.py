@@ -17,7 +17,6 @@ its stats not: a half-finished shard); classifier scoring -> `FastTextQuality.an
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
 import re
@@ -26,11 +25,11 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import UserError
 from pipeline.stage import RunContext
+from tests.helpers import stage_outputs
 
 REPO = Path(__file__).resolve().parent.parent
 CRASH_DIR = Path(__file__).parent / "crash"
@@ -73,13 +72,7 @@ def wait_dead(pid: int, timeout: float = 30) -> bool:
 
 
 def outputs(out: Path) -> dict:
-    """Every output file's rows, in order, and the manifest's counts. File names without their path hashes (a
-    stage's intermediate shards are named after their path, which contains the output folder)."""
-    res = {sub: {re.sub(r"-[0-9a-f]{8}(?=[-.])", "", p.name): pq.read_table(p).to_pylist()
-                 for p in sorted((out / sub).glob("*.parquet"))} for sub in ("data", "rejects", "quarantine")}
-    m = json.loads((out / "manifest.json").read_text())
-    res["counts"] = {k: m[k] for k in ("input", "kept", "removed", "quarantined")}
-    return res
+    return stage_outputs(out, strip_path_hashes=True)
 
 
 @contextlib.contextmanager

@@ -21,8 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
+
+from tests.helpers import stage_outputs
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 REPO = Path(__file__).resolve().parent.parent
@@ -147,14 +148,6 @@ def _run(stage: str, inputs: list[str], out: Path, address: str) -> None:
     assert res.returncode == 0, res.stderr[-3000:]
 
 
-def outputs(out: Path) -> dict:
-    res = {sub: {p.name: pq.read_table(p).to_pylist() for p in sorted((out / sub).glob("*.parquet"))}
-           for sub in ("data", "rejects", "quarantine")}
-    m = json.loads((out / "manifest.json").read_text())
-    res["counts"] = {k: m[k] for k in ("input", "kept", "removed", "quarantined")}
-    return res
-
-
 @pytest.fixture(scope="module")
 def one_node(ray_cluster, corpus, tmp_path_factory) -> dict:
     """curate, then dedupe of its filter's output, on the session's one-node cluster."""
@@ -169,9 +162,9 @@ def test_one_node_and_two_nodes_give_identical_output(two_nodes, one_node, corpu
     address = two_nodes["address"]
     _run("curate", corpus, tmp_path / "curate", address)
     _run("dedupe", [one_node["filtered"]], tmp_path / "dedupe", address)
-    a = outputs(tmp_path / "curate")
-    assert a == outputs(one_node["curate"]) and a["counts"]["removed"].get("exact_duplicate")
-    assert outputs(tmp_path / "dedupe") == outputs(one_node["dedupe"])
+    a = stage_outputs(tmp_path / "curate")
+    assert a == stage_outputs(one_node["curate"]) and a["counts"]["removed"].get("exact_duplicate")
+    assert stage_outputs(tmp_path / "dedupe") == stage_outputs(one_node["dedupe"])
     m = json.loads((tmp_path / "curate" / "manifest.json").read_text())
     assert m["executor"] == "ray"
 
@@ -207,5 +200,5 @@ def test_second_node_lost_mid_run(two_nodes, one_node, corpus, tmp_path):
         print(f"stopped after the node loss ({last}); the rerun finished it")
     else:
         print("completed despite the node loss")
-    assert outputs(out) == outputs(one_node["curate"])
+    assert stage_outputs(out) == stage_outputs(one_node["curate"])
     assert _nodes_alive(address) == 1

@@ -148,15 +148,20 @@ def _docstring_articles() -> list[Article]:
     root = Path(sysconfig.get_paths()["stdlib"])
     arts = []
     for path in stdlib_files():
-        rel = path.relative_to(root).as_posix()
-        try:
-            tree = ast.parse(path.read_bytes(), filename=str(path))
-        except (SyntaxError, ValueError, OSError):
-            continue
-        pars = [p for doc in _docstrings(tree) for p in split_paragraphs(doc)]
-        if pars:
-            arts.append(Article(title=_module_title(rel), source=f"stdlib:{rel}", paragraphs=tuple(pars)))
+        art = _module_article(path, path.relative_to(root).as_posix(), "stdlib")
+        if art:
+            arts.append(art)
     return arts
+
+
+def _module_article(path: Path, rel: str, kind: str) -> Article | None:
+    """The docstrings of one Python file as an article (None: unparsable or no docstring prose)."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError, OSError):
+        return None
+    pars = [p for doc in _docstrings(tree) for p in split_paragraphs(doc)]
+    return Article(title=_module_title(rel), source=f"{kind}:{rel}", paragraphs=tuple(pars)) if pars else None
 
 
 # Pinned dependencies whose docstrings extend the pool (same text wherever assay's venv is installed).
@@ -180,14 +185,9 @@ def _package_articles() -> list[Article]:
                 if not name.endswith(".py") or name.startswith("test_"):
                     continue
                 path = Path(dirpath, name)
-                try:
-                    tree = ast.parse(path.read_bytes(), filename=str(path))
-                except (SyntaxError, ValueError, OSError):
-                    continue
-                pars = [p for doc in _docstrings(tree) for p in split_paragraphs(doc)]
-                if pars:
-                    rel = path.relative_to(site).as_posix()
-                    arts.append(Article(title=_module_title(rel), source=f"package:{rel}", paragraphs=tuple(pars)))
+                art = _module_article(path, path.relative_to(site).as_posix(), "package")
+                if art:
+                    arts.append(art)
     return arts
 
 
