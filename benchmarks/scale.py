@@ -61,6 +61,9 @@ class TreeMonitor:
         self.names: dict[int, str] = {}
         self.ray_pids: set[int] = set()
         self.sum_workers = 0.0
+        self.by_title: dict[str, float] = {}  # a Ray process's title (its task or actor) -> peak MB under it
+        self.timeline: list[tuple[float, int, str, float]] = []
+        self._t0 = time.perf_counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -102,6 +105,9 @@ class TreeMonitor:
                 if name.startswith("ray::"):
                     self.ray_pids.add(pid)
                     workers += mb
+                    title = name.split()[0]
+                    self.by_title[title] = max(self.by_title.get(title, 0.0), mb)
+                    self.timeline.append((round(time.perf_counter() - self._t0, 1), pid, title, round(mb)))
             self.sum_workers = max(self.sum_workers, workers)
 
     def summary(self) -> dict:
@@ -111,7 +117,8 @@ class TreeMonitor:
         return {"driver_peak_mb": round(self.peak.get(self.root, 0.0)),
                 "largest_worker_peak_mb": round(workers[big]) if big else 0,
                 "largest_worker": self.names.get(big, "")[:60] if big else "",
-                "workers_sum_peak_mb": round(self.sum_workers), "processes": len(self.peak)}
+                "workers_sum_peak_mb": round(self.sum_workers), "processes": len(self.peak),
+                "peak_mb_by_title": {k: round(v) for k, v in sorted(self.by_title.items(), key=lambda kv: -kv[1])}}
 
 
 def du_mb(path: Path) -> float:
@@ -133,6 +140,8 @@ def run(cmd: list[str], out: Path) -> dict:
         err = proc.stderr.read().decode(errors="replace")
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
+    with open(out.parent / f"{out.name}.timeline.tsv", "w") as f:  # t, pid, title, MB: who held what, when
+        f.writelines(f"{t}\t{pid}\t{title}\t{mb}\n" for t, pid, title, mb in mon.timeline)
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])} ... failed:\n{err[-3000:]}")
     m = json.loads((out / "manifest.json").read_text())

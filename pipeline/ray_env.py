@@ -6,16 +6,29 @@
 
 Token auth: set ``RAY_AUTH_MODE=token`` and ``RAY_AUTH_TOKEN_PATH`` (or ``RAY_AUTH_TOKEN``) in the environment of the
 head, the workers and the client; Ray attaches the token itself. See README, "Security".
+
+`PROCESS_ENV` is the environment every process assay starts runs with (a value already set wins): this process
+(set when `pipeline` is imported, before pyarrow loads), its process-pool workers (inherited) and Ray workers (the
+runtime env of `init_ray` and of submitted jobs). Two of them bound a reused worker's memory: Arrow's default
+mimalloc pool, and glibc's per-thread arenas, keep what earlier tasks freed, so a Ray worker that has run many
+tasks held ~2x the memory of one task (570 vs 270 MB at 100k documents; benchmarks/RESULTS.md, "Scale").
 """
 from __future__ import annotations
 
 import logging
 import os
 
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+PROCESS_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+               "TOKENIZERS_PARALLELISM": "false",
+               "ARROW_DEFAULT_MEMORY_POOL": "system",  # freed Arrow buffers go back to malloc, not a pool
+               "MALLOC_ARENA_MAX": "2"}  # glibc: 2 arenas, not 8 per core, so freed memory is reused
+for _k, _v in PROCESS_ENV.items():
+    os.environ.setdefault(_k, _v)
+
+
+def worker_env() -> dict[str, str]:
+    """`PROCESS_ENV` as this process has it (a user's own value wins), for a Ray runtime env."""
+    return {k: os.environ.get(k, v) for k, v in PROCESS_ENV.items()}
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None, object_store_mb: int | None = None,
@@ -28,8 +41,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, object_sto
     if address and address.startswith(("http://", "https://")):
         raise ValueError(f"{address} is a dashboard/Jobs address: use it to submit a job (--address on the CLI), "
                          "not to connect a driver; drivers take HOST:PORT, ray://HOST:PORT or 'auto'")
-    runtime_env = {"env_vars": {"RAY_USAGE_STATS_ENABLED": "0", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-                                "TOKENIZERS_PARALLELISM": "false"}}
+    runtime_env = {"env_vars": worker_env()}
     common = dict(logging_level=logging.WARNING, log_to_driver=True, runtime_env=runtime_env,
                   ignore_reinit_error=True)
     if address:

@@ -23,6 +23,7 @@ from pathlib import Path
 from pipeline.errors import UserError
 from pipeline.io import is_url
 from pipeline.progress import log
+from pipeline.ray_env import worker_env
 
 REPO = Path(__file__).resolve().parent.parent
 EXCLUDES = [".git", ".venv", ".venv-*", "runs", "**/__pycache__", ".pytest_cache", "*.parquet", "*.warc.gz",
@@ -73,7 +74,7 @@ def absolute_paths(config: dict, stage: str | None = None) -> dict:
 
 def runtime_env(python: str) -> dict:
     return {"working_dir": str(REPO), "excludes": EXCLUDES, "py_executable": python,
-            "env_vars": {"RAY_USAGE_STATS_ENABLED": "0", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}}
+            "env_vars": worker_env()}
 
 
 def submit_job(stage: str, job, address: str, wait: bool = True, timeout_s: float = 24 * 3600,

@@ -66,7 +66,9 @@ def ray_cluster(tmp_path_factory):
     # it: submitted jobs must bring their interpreter (pipeline.submit sets the entrypoint's and py_executable).
     venv_bin = str(Path(sys.executable).parent)
     path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    # nor assay's process environment (pipeline.ray_env.PROCESS_ENV): what workers need comes in the runtime env
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VIRTUAL_ENV", "ARROW_DEFAULT_MEMORY_POOL", "MALLOC_ARENA_MAX")}
     env.update({"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_path),
                 "PATH": path})
     cmd = [RAY, "start", "--head", f"--port={gcs_port}", "--node-ip-address=127.0.0.1",

@@ -88,8 +88,36 @@ def test_bare_head_runs_assay_jobs_only_with_the_submitted_interpreter(ray_clust
     assert "No module named 'pyarrow'" in client.get_job_logs(plain)
     env = runtime_env(sys.executable)
     assert env["py_executable"] == sys.executable
+    assert env["env_vars"]["ARROW_DEFAULT_MEMORY_POOL"] == "system" and env["env_vars"]["MALLOC_ARENA_MAX"] == "2"
     ok = client.submit_job(entrypoint=f"{sys.executable} -m jobs.fit --help", runtime_env=env)
     assert wait_for_job(client, ok, 120) == "SUCCEEDED", client.get_job_logs(ok)
+
+
+def test_workers_on_a_bare_head_get_the_process_environment(ray_cluster):
+    """A worker of a cluster started without assay's environment runs with it (the runtime env of `init_ray`):
+    Arrow frees into malloc and glibc keeps 2 arenas, so a reused worker does not hold what earlier tasks freed
+    (benchmarks/RESULTS.md, "Scale"). The driver process gets the same when `pipeline` is imported."""
+    import ray
+
+    from pipeline.ray_env import init_ray
+
+    @ray.remote
+    def probe() -> tuple:
+        import pyarrow
+
+        return pyarrow.default_memory_pool().backend_name, os.environ.get("MALLOC_ARENA_MAX")
+
+    init_ray(ray_cluster.address)
+    try:
+        assert ray.get(probe.remote(), timeout=120) == ("system", "2")
+    finally:
+        ray.shutdown()
+    here = subprocess.run([sys.executable, "-c", "import pipeline, pyarrow, os; "
+                           "print(pyarrow.default_memory_pool().backend_name, os.environ['MALLOC_ARENA_MAX'])"],
+                          env={k: v for k, v in os.environ.items() if k not in ("ARROW_DEFAULT_MEMORY_POOL",
+                                                                                  "MALLOC_ARENA_MAX")},
+                          capture_output=True, text=True, check=True)
+    assert here.stdout.split() == ["system", "2"]
 
 
 def test_token_protected_cluster_refuses_requests_without_the_token(ray_cluster):

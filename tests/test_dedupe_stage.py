@@ -197,7 +197,8 @@ def test_worker_killed_in_signatures_then_job_resumed(base_run, ray_address, tmp
     assert m3["config"]["dedupe"]["threshold"] == 0.8 and m3["input"] == 120
 
 
-def test_incremental_against_earlier_index(base_run, tmp_path):
+def incremental_run(base_run, tmp_path, ctx=None) -> tuple[Path, dict]:
+    """A second crawl deduplicated against the first run's index; checks the matches with the old documents."""
     root, truth, _ = base_run
     # a new crawl: fresh documents plus copies of documents kept by the first run
     new = tmp_path / "new"
@@ -207,11 +208,28 @@ def test_incremental_against_earlier_index(base_run, tmp_path):
     extra = pa.table({"id": ["z1", "z2", "z3"], "text": [t.lower() for t in old_kept.column("text").to_pylist()],
                       "url": ["u1", "u2", "u3"], "score": [0.5, 0.5, 0.5]})
     pq.write_table(extra, new / "shard1.parquet")
-    m = dedupe([new], tmp_path / "out", index_in=str(root / "index"))
+    m = dedupe([new], tmp_path / "out", ctx, index_in=str(root / "index"))
     rej = {r["id"]: r for r in pq.read_table(tmp_path / "out" / "rejects").to_pylist()}
     for z, o in zip(["z1", "z2", "z3"], old_kept.column("id").to_pylist()):
         assert rej[z]["duplicate_of"] == o and rej[z]["reason"] == "exact_duplicate" and rej[z]["cluster_id"] < 0
     assert m["input"] == 12 + 4 + 3 and m["kept"] == 12 and len(rej) == 7
+    return tmp_path / "out", m
+
+
+def test_incremental_against_earlier_index(base_run, tmp_path):
+    incremental_run(base_run, tmp_path)
+
+
+@pytest.mark.ray
+def test_incremental_against_earlier_index_on_ray(base_run, ray_address, tmp_path):
+    """On Ray every signature source (the new shards' signature files and the earlier index's files) is one map task
+    of the buckets grouping; the output is the local executor's."""
+    local, m = incremental_run(base_run, tmp_path / "local")
+    on_ray, mr = incremental_run(base_run, tmp_path / "ray", RunContext(address=ray_address, progress=False))
+    assert mr["executor"] == "ray" and m["executor"] == "local"
+    # the same rows (shard names carry a hash of the input path, which differs between the two runs)
+    assert {k: sorted(map(repr, sum(v.values(), []))) for k, v in read_outputs(on_ray).items()} == \
+        {k: sorted(map(repr, sum(v.values(), []))) for k, v in read_outputs(local).items()}
 
 
 def test_jsonl_input_and_stage_output_folder(base_run, tmp_path):

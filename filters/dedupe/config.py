@@ -27,11 +27,15 @@ class DedupeConfig(BaseModel):
     seed: int = Field(1, ge=0, description="MinHash permutation seed (datasketch's)")
     scheme: Literal["affine32", "legacy"] = Field("affine32", description="datasketch permutation scheme")
     verify: bool = Field(False, description="check candidate pairs with exact Jaccard >= threshold")
+    # how the work is split, not what it decides: left out of run fingerprints (the kept set is the same)
     max_edges_in_memory: int = Field(
-        5_000_000, ge=0,
+        5_000_000, ge=0, json_schema_extra={"fingerprint": False},
         description="edge-count budget for driver-side union-find (~40 bytes/edge); above it, distributed star CC")
-    batch_size: int = Field(2000, ge=1, description="documents per signature batch")
-    shuffle_rows_per_partition: int = Field(2_000_000, ge=1, description="rows per hash partition in groupings")
+    batch_size: int = Field(2000, ge=1, description="documents per signature batch",
+                            json_schema_extra={"fingerprint": False})
+    shuffle_rows_per_partition: int = Field(
+        250_000, ge=1, json_schema_extra={"fingerprint": False},
+        description="rows per hash partition in Ray groupings (what one reduce task holds)")
     index_in: Optional[str] = Field(None, description="band-hash index of an earlier run to dedupe against")
     index_out: Optional[str] = Field(None, description="write this run's kept-document index here (Parquet)")
 

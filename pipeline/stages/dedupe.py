@@ -14,7 +14,8 @@ rerun produces the same output):
 5. `filter`: one task per shard writes kept rows (input order, every column passed through), rejects (`reason`,
    `duplicate_of`, `cluster_id`) and, last, its stats.
 Locally (`executor: local`) steps 2-4 run on one in-memory partition; on Ray they run on hash partitions of a
-Ray Data grouping. Components and decisions are written as node-ranged tables (`write_ranges_*`): one file per
+Ray Data grouping whose map side reads one shard (or one earlier index file) per task, so a worker's memory
+follows the shard, the shuffle batch and the partition size, not the corpus. Components and decisions are written as node-ranged tables (`write_ranges_*`): one file per
 contiguous range of node ids, sorted by node in small row groups, so the steps that read them per shard (keepers'
 member join, filter) read only the file and row groups covering that shard's rows, not the whole table (which made
 those steps O(shards x rows)). The kernels are the same, so the kept set does not depend on the executor or the number of
@@ -55,7 +56,8 @@ from pipeline.stages.base import (DocJob, IngestConfig, StageResult, SubStage, e
                                    register_substage)
 
 STAGE = "dedupe"
-SORT_SHUFFLE_MAX_DOCS = 200_000  # Ray groupings of more documents use the hash shuffle
+SORT_SHUFFLE_MAX_DOCS = 200_000  # Ray groupings of more documents use the task-based hash shuffle
+SHUFFLE_BATCH_BYTES = 64 << 20   # input one map task of that hash shuffle partitions at a time
 RANGE_ROWS = 250_000             # about this many rows per file of a node-ranged table
 RANGE_ROW_GROUP = 8_192          # rows per row group inside it (what one shard's read skips to)
 COMPONENT_SCHEMA = pa.schema([("node", pa.int64()), ("label", pa.int64())])
@@ -284,9 +286,21 @@ def read_node_range(files: list[str], lo: int, hi: int, columns: list[str]) -> p
         columns=columns, filter=(pads.field("node") >= lo) & (pads.field("node") < hi))
 
 
-def edges_local(sources: list[pa.Table], cfg: DedupeConfig, out: Path) -> None:
+def source_band_rows(src: dict, cfg: DedupeConfig, parts: int) -> dict:
+    """The (band, bucket, node[, shingles], part) rows of one signature source: a shard's signature file, or an
+    earlier run's index file (`src["index"]`, nodes -1 - (base + row)). One source per task on Ray, so a task's
+    memory follows the shard, not the corpus."""
     bands, _ = cfg.band_rows()
-    rows = [kernels.band_rows(_np(t), bands, 1, cfg.exact, cfg.near, cfg.verify) for t in sources if t.num_rows]
+    if src["index"]:
+        t = index_sig_rows(str(src["path"]), int(src["base"]), bands, cfg.verify)
+    else:
+        t = pq.read_table(str(src["path"]), columns=["node", "exact", "valid"] + [f"b{b}" for b in range(bands)]
+                          + (["shingles"] if cfg.verify else []))
+    return kernels.band_rows(_np(t), bands, parts, cfg.exact, cfg.near, cfg.verify)
+
+
+def edges_local(sources: list[dict], cfg: DedupeConfig, out: Path) -> None:
+    rows = [source_band_rows(s, cfg, 1) for s in sources]
     if rows:
         group = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
         e = kernels.partition_edges(group, cfg.threshold if cfg.verify else None)
@@ -295,27 +309,20 @@ def edges_local(sources: list[pa.Table], cfg: DedupeConfig, out: Path) -> None:
     _write_table_dir(pa.table({"src": pa.array(e["src"], pa.int64()), "dst": pa.array(e["dst"], pa.int64())}), out)
 
 
-def edges_ray(sig_files: list[str], index: list[dict], cfg: DedupeConfig, parts: int, out: Path) -> None:
+def edges_ray(sources: list[dict], cfg: DedupeConfig, parts: int, out: Path) -> None:
     import ray.data
 
-    bands, _ = cfg.band_rows()
-    cols = ["node", "exact", "valid"] + [f"b{b}" for b in range(bands)] + (["shingles"] if cfg.verify else [])
-    ds = ray.data.read_parquet(sig_files, columns=cols)
-    if index:
-        ds = ds.union(ray.data.from_items(index, override_num_blocks=len(index)).map_batches(
-            _index_batch, fn_kwargs={"bands": bands, "verify": cfg.verify}, batch_size=1, batch_format="numpy",
-            **RAY_TASK_RETRIES))
-    ds = ds.map_batches(kernels.band_rows, fn_kwargs={"bands": bands, "parts": parts, "exact": cfg.exact,
-                                                      "near": cfg.near, "verify": cfg.verify},
-                        batch_format="numpy", **RAY_TASK_RETRIES)
+    ds = ray.data.from_items(sources, override_num_blocks=len(sources)).map_batches(
+        _band_rows_batch, fn_kwargs={"cfg": cfg, "parts": parts}, batch_size=1, batch_format="numpy",
+        **RAY_TASK_RETRIES)
     ds = ds.groupby("part", num_partitions=parts).map_groups(
         kernels.partition_edges, fn_kwargs={"threshold": cfg.threshold if cfg.verify else None},
         batch_format="numpy", **RAY_TASK_RETRIES)
     _write_ds_dir(ds, out)
 
 
-def _index_batch(batch: dict, bands: int, verify: bool) -> pa.Table:
-    return pa.concat_tables([index_sig_rows(p, int(b), bands, verify) for p, b in zip(batch["path"], batch["base"])])
+def _band_rows_batch(batch: dict, cfg: DedupeConfig, parts: int) -> dict:
+    return source_band_rows({k: batch[k][0] for k in batch}, cfg, parts)
 
 
 def memory_components(edges_dir: Path, out_dir: Path, ranges: NodeRanges) -> None:
@@ -474,11 +481,19 @@ def dedupe_stage(files: list[str], layout: Layout, cfg: DedupeConfig, ingest: In
         from ray.data import DataContext
         from ray.data.context import ShuffleStrategy
 
-        # small jobs: a task-based sort shuffle (no long-lived aggregator actors, so small groupings start fast);
-        # large ones: the hash shuffle (at 1M documents the sort shuffle grew the driver by 1.4 GB and made the
-        # keepers step 10x slower: benchmarks/RESULTS.md, "Scale (issue 11)")
-        DataContext.get_current().shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED \
-            if total <= SORT_SHUFFLE_MAX_DOCS else ShuffleStrategy.HASH_SHUFFLE
+        # The groupings (buckets, components, keepers). Small jobs: the task-based sort shuffle (starts fast). Large
+        # ones: Ray Data's task-based hash shuffle (SHUFFLE_V2): shuffle pieces live in the object store (spilled to
+        # disk when it fills), a map task partitions at most SHUFFLE_BATCH_BYTES of input, a reduce task holds one
+        # partition of at most `shuffle_rows_per_partition` rows, so a worker's memory is bounded by these constants,
+        # not by the corpus. Not the sort shuffle above 200k documents (it grew the driver by 1.4 GB at 1M), nor the
+        # actor-based hash shuffle (its aggregators keep every partition in their heap until the end):
+        # benchmarks/RESULTS.md, "Scale (issue 11)".
+        ctx = DataContext.get_current()
+        if total <= SORT_SHUFFLE_MAX_DOCS:
+            ctx.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+        else:
+            ctx.shuffle_strategy = ShuffleStrategy.SHUFFLE_V2
+            ctx.shuffle_input_batch_bytes = SHUFFLE_BATCH_BYTES
 
     # 1. signatures
     t0 = time.perf_counter()
@@ -505,11 +520,11 @@ def dedupe_stage(files: list[str], layout: Layout, cfg: DedupeConfig, ingest: In
     n_rows = total * ((bands if cfg.near else 0) + (1 if cfg.exact else 0))
     parts = max(1, -(-n_rows // cfg.shuffle_rows_per_partition))
     if not edges_dir.exists():
+        sources = [{"path": f, "index": False, "base": 0} for f in sig_files] + \
+            [{"path": i["path"], "index": True, "base": i["base"]} for i in index]
         if executor == "ray" and plan:
-            edges_ray(sig_files, index, cfg, parts, edges_dir)
+            edges_ray(sources, cfg, parts, edges_dir)
         else:
-            sources = [pq.read_table(f) for f in sig_files]
-            sources += [index_sig_rows(i["path"], i["base"], bands, cfg.verify) for i in index]
             edges_local(sources, cfg, edges_dir)
     n_edges = _rows_in_dir(edges_dir)
     steps["buckets"] = {"wall_s": time.perf_counter() - t0, "docs": total, "edges": n_edges}
