@@ -91,7 +91,8 @@ def submit_job(stage: str, job, address: str, wait: bool = True, timeout_s: floa
     env = runtime_env(python)
     client = job_client(address, headers)
     log(f"equivalent: ray job submit --address {address} --working-dir {REPO} --runtime-env-json "
-        f"{shlex.quote(json.dumps({'py_executable': python}))} -- {python} -m jobs.{stage} --config CONFIG",
+        f"{shlex.quote(json.dumps({'py_executable': python, 'env_vars': env['env_vars']}))} -- {python} -m "
+        f"jobs.{stage} --config CONFIG",
         stage="submit")
     deadline = time.time() + 90  # a freshly started head answers "No available agent" for a few seconds
     while True:

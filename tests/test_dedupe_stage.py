@@ -114,8 +114,10 @@ def test_ray_executor_and_distributed_components_same_output(base_run, ray_addre
     assert read_outputs(tmp_path / "ray") == read_outputs(root / "out")
     monkeypatch.setattr(stage, "SORT_SHUFFLE_MAX_DOCS", 0)  # the hash shuffle of large jobs
     monkeypatch.setattr(stage, "RANGE_ROWS", 7)             # components and decisions in many node-ranged files
+    monkeypatch.setattr(stage, "MAX_SHUFFLE_PIECES", 0.3)    # the buckets grouping split by bands (here in 2)
     m2 = dedupe([root / "in"], tmp_path / "star", ctx, max_edges_in_memory=0)
     assert m2["components_algorithm"] == "star" and m2["steps"]["components"]["rounds"] >= 1
+    assert m2["steps"]["buckets"]["groupings"] == 2
     assert read_outputs(tmp_path / "star") == read_outputs(root / "out")
     a = pq.read_table(root / "out" / "work" / "dedupe" / "components").sort_by("node")
     b = pq.read_table(tmp_path / "star" / "work" / "dedupe" / "components").sort_by("node")
@@ -134,6 +136,35 @@ def test_ray_executor_and_distributed_components_same_output(base_run, ray_addre
         assert all(a[1] < b[0] for a, b in zip(spans, spans[1:])), table
     idx = stage.range_index(tmp_path / "star" / "work" / "dedupe" / "decisions")
     assert len(stage.range_files(idx, 0, 10)) < len(idx[2])
+
+
+def test_band_spans_split_the_buckets_grouping_only_when_its_shuffle_is_huge():
+    """The pieces of one shuffle grow with the square of the corpus; above MAX_SHUFFLE_PIECES the buckets grouping
+    runs as g groupings of about 1/g of the bands (the exact key is band -1), each with ~1/g^2 of the pieces."""
+    import math
+
+    import pipeline.stages.dedupe as stage
+    from filters.dedupe import DedupeConfig
+
+    cfg = DedupeConfig()
+    bands, _ = cfg.band_rows()
+    assert stage.band_spans(cfg, 700_000) == [(-1, bands, math.ceil(700_000 * (bands + 1) / 250_000))]
+    assert len(stage.band_spans(cfg, 10**9, split=False)) == 1
+    for docs in (7 * 10**7, 7 * 10**8):
+        spans = stage.band_spans(cfg, docs)
+        assert 1 < len(spans) <= bands + 1
+        assert [s[0] for s in spans[1:]] == [s[1] for s in spans[:-1]] and (spans[0][0], spans[-1][1]) == (-1, bands)
+        def pieces(lo, hi, parts):
+            return max(1, docs * (hi - lo) * stage.BAND_ROW_BYTES // stage.SHUFFLE_BATCH_BYTES) * parts
+
+        whole = pieces(*stage.band_spans(cfg, docs, split=False)[0])
+        assert whole > stage.MAX_SHUFFLE_PIECES
+        for lo, hi, parts in spans:
+            assert parts * 250_000 >= docs * (hi - lo)  # partitions stay within their row budget
+            # about 1/g^2 of the pieces (x4: uneven splits); within the budget where bands allow it (7e7 here)
+            assert pieces(lo, hi, parts) <= max(stage.MAX_SHUFFLE_PIECES, 4 * whole / len(spans) ** 2)
+            assert docs > 10**8 or pieces(lo, hi, parts) <= stage.MAX_SHUFFLE_PIECES
+    assert stage.band_spans(DedupeConfig(near=False), 10**6) == [(-1, 0, 4)]
 
 
 def test_node_ranged_tables_locally(tmp_path):

@@ -30,12 +30,14 @@ def signature_columns(node0: int, ids: list, texts: list, quality: np.ndarray | 
     return out
 
 
-def band_rows(batch: dict, bands: int, parts: int, exact: bool, near: bool, verify: bool) -> dict:
+def band_rows(batch: dict, bands: int, parts: int, exact: bool, near: bool, verify: bool,
+              span: tuple[int, int] = (-1, 1 << 30)) -> dict:
     """Explode signature rows into (band, bucket, node[, shingles]) rows with their hash partition (band -1 holds
-    the exact key)."""
+    the exact key); only the bands in `span` = [lo, hi) (a grouping of some of the bands)."""
     node = batch["node"].astype(np.int64)
     bnd, bkt, nd, sh = [], [], [], []
-    if exact:
+    lo, hi = span
+    if exact and lo <= -1 < hi:
         bnd.append(np.full(len(node), -1, np.int16))
         bkt.append(batch["exact"].astype(np.uint64))
         nd.append(node)
@@ -43,7 +45,7 @@ def band_rows(batch: dict, bands: int, parts: int, exact: bool, near: bool, veri
             sh.append(np.arange(len(node)))
     if near:
         valid = batch["valid"].astype(bool)
-        for b in range(bands):
+        for b in range(max(lo, 0), min(hi, bands)):
             bnd.append(np.full(int(valid.sum()), b, np.int16))
             bkt.append(batch[f"b{b}"].astype(np.uint64)[valid])
             nd.append(node[valid])

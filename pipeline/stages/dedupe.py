@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import shutil
 import time
@@ -57,7 +58,9 @@ from pipeline.stages.base import (DocJob, IngestConfig, StageResult, SubStage, e
 
 STAGE = "dedupe"
 SORT_SHUFFLE_MAX_DOCS = 200_000  # Ray groupings of more documents use the task-based hash shuffle
-SHUFFLE_BATCH_BYTES = 64 << 20   # input one map task of that hash shuffle partitions at a time
+SHUFFLE_BATCH_BYTES = 32 << 20   # input one map task of that hash shuffle partitions at a time
+MAX_SHUFFLE_PIECES = 1_000_000   # above it the buckets grouping is split by bands (band_spans)
+BAND_ROW_BYTES = 26              # band int16 + bucket, node, part 8 bytes each
 RANGE_ROWS = 250_000             # about this many rows per file of a node-ranged table
 RANGE_ROW_GROUP = 8_192          # rows per row group inside it (what one shard's read skips to)
 COMPONENT_SCHEMA = pa.schema([("node", pa.int64()), ("label", pa.int64())])
@@ -286,7 +289,7 @@ def read_node_range(files: list[str], lo: int, hi: int, columns: list[str]) -> p
         columns=columns, filter=(pads.field("node") >= lo) & (pads.field("node") < hi))
 
 
-def source_band_rows(src: dict, cfg: DedupeConfig, parts: int) -> dict:
+def source_band_rows(src: dict, cfg: DedupeConfig, parts: int, span: tuple[int, int] = (-1, 1 << 30)) -> dict:
     """The (band, bucket, node[, shingles], part) rows of one signature source: a shard's signature file, or an
     earlier run's index file (`src["index"]`, nodes -1 - (base + row)). One source per task on Ray, so a task's
     memory follows the shard, not the corpus."""
@@ -296,7 +299,7 @@ def source_band_rows(src: dict, cfg: DedupeConfig, parts: int) -> dict:
     else:
         t = pq.read_table(str(src["path"]), columns=["node", "exact", "valid"] + [f"b{b}" for b in range(bands)]
                           + (["shingles"] if cfg.verify else []))
-    return kernels.band_rows(_np(t), bands, parts, cfg.exact, cfg.near, cfg.verify)
+    return kernels.band_rows(_np(t), bands, parts, cfg.exact, cfg.near, cfg.verify, span)
 
 
 def edges_local(sources: list[dict], cfg: DedupeConfig, out: Path) -> None:
@@ -309,20 +312,44 @@ def edges_local(sources: list[dict], cfg: DedupeConfig, out: Path) -> None:
     _write_table_dir(pa.table({"src": pa.array(e["src"], pa.int64()), "dst": pa.array(e["dst"], pa.int64())}), out)
 
 
-def edges_ray(sources: list[dict], cfg: DedupeConfig, parts: int, out: Path) -> None:
+def band_spans(cfg: DedupeConfig, docs: int, split: bool = True) -> list[tuple[int, int, int]]:
+    """How the buckets grouping is split on Ray: [(band lo, band hi, partitions)], band -1 the exact key. One
+    grouping unless its shuffle would have more than MAX_SHUFFLE_PIECES pieces (map batches x partitions, which
+    grows with the square of the corpus: ~3e8 for the 700M documents a 1B-page crawl keeps, with the defaults); then g groupings of about 1/g of
+    the bands each have 1/g^2 of the pieces. Bands are independent, so the edges are the same."""
+    bands, _ = cfg.band_rows()
+    slots = list(range(-1 if cfg.exact else 0, bands if cfg.near else 0))
+    rows = docs * len(slots)
+    batches = max(1, rows * BAND_ROW_BYTES // SHUFFLE_BATCH_BYTES)
+    parts = max(1, -(-rows // cfg.shuffle_rows_per_partition))
+    g = max(1, min(len(slots), math.ceil(math.sqrt(batches * parts / MAX_SHUFFLE_PIECES)))) if split else 1
+    spans = [c for c in np.array_split(np.array(slots), g) if len(c)] or [np.array([0])]
+    return [(int(c[0]), int(c[-1]) + 1, max(1, -(-docs * len(c) // cfg.shuffle_rows_per_partition))) for c in spans]
+
+
+def edges_ray(sources: list[dict], cfg: DedupeConfig, spans: list[tuple[int, int, int]], out: Path) -> None:
+    """The buckets grouping on Ray Data, one grouping per band span, all edges into `out`."""
     import ray.data
 
-    ds = ray.data.from_items(sources, override_num_blocks=len(sources)).map_batches(
-        _band_rows_batch, fn_kwargs={"cfg": cfg, "parts": parts}, batch_size=1, batch_format="numpy",
-        **RAY_TASK_RETRIES)
-    ds = ds.groupby("part", num_partitions=parts).map_groups(
-        kernels.partition_edges, fn_kwargs={"threshold": cfg.threshold if cfg.verify else None},
-        batch_format="numpy", **RAY_TASK_RETRIES)
-    _write_ds_dir(ds, out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for i, (lo, hi, parts) in enumerate(spans):
+        ds = ray.data.from_items(sources, override_num_blocks=len(sources)).map_batches(
+            _band_rows_batch, fn_kwargs={"cfg": cfg, "parts": parts, "span": (lo, hi)}, batch_size=1,
+            batch_format="numpy", **RAY_TASK_RETRIES)
+        ds = ds.groupby("part", num_partitions=parts).map_groups(
+            kernels.partition_edges, fn_kwargs={"threshold": cfg.threshold if cfg.verify else None},
+            batch_format="numpy", **RAY_TASK_RETRIES)
+        ds.write_parquet(str(tmp / f"g{i}"))
+        for f in sorted((tmp / f"g{i}").glob("*.parquet")):
+            os.replace(f, tmp / f"g{i}-{f.name}")
+        shutil.rmtree(tmp / f"g{i}", ignore_errors=True)
+    os.replace(tmp, out)
 
 
-def _band_rows_batch(batch: dict, cfg: DedupeConfig, parts: int) -> dict:
-    return source_band_rows({k: batch[k][0] for k in batch}, cfg, parts)
+def _band_rows_batch(batch: dict, cfg: DedupeConfig, parts: int, span: tuple[int, int]) -> dict:
+    return source_band_rows({k: batch[k][0] for k in batch}, cfg, parts, span)
 
 
 def memory_components(edges_dir: Path, out_dir: Path, ranges: NodeRanges) -> None:
@@ -517,17 +544,17 @@ def dedupe_stage(files: list[str], layout: Layout, cfg: DedupeConfig, ingest: In
     # 2. buckets -> edges
     t0 = time.perf_counter()
     edges_dir = work / "edges"
-    n_rows = total * ((bands if cfg.near else 0) + (1 if cfg.exact else 0))
-    parts = max(1, -(-n_rows // cfg.shuffle_rows_per_partition))
+    # one grouping of all bands, except a Ray job so large that its shuffle would have too many pieces
+    spans = band_spans(cfg, total + base, split=executor == "ray" and total > SORT_SHUFFLE_MAX_DOCS)
     if not edges_dir.exists():
         sources = [{"path": f, "index": False, "base": 0} for f in sig_files] + \
             [{"path": i["path"], "index": True, "base": i["base"]} for i in index]
         if executor == "ray" and plan:
-            edges_ray(sources, cfg, parts, edges_dir)
+            edges_ray(sources, cfg, spans, edges_dir)
         else:
             edges_local(sources, cfg, edges_dir)
     n_edges = _rows_in_dir(edges_dir)
-    steps["buckets"] = {"wall_s": time.perf_counter() - t0, "docs": total, "edges": n_edges}
+    steps["buckets"] = {"wall_s": time.perf_counter() - t0, "docs": total, "edges": n_edges, "groupings": len(spans)}
     say(f"buckets: {n_edges} candidate edges")
 
     # 3. components
