@@ -10,8 +10,10 @@ shards: default 1,000 for 10k and 2,000 above), then, one at a time, as a user r
 
 Measured per run: whole-process wall time, documents/s, peak memory of the driver and of the largest Ray worker
 (sampled every 0.5 s over the driver's process tree from /proc: RssAnon + RssFile, i.e. without the object store's
-shared memory, which every worker maps), the peak summed over all workers, and the disk the run leaves (the output,
-and `work/` = intermediates: the filter's shards inside curate, signatures, edges, components, decisions). Also
+shared memory, which every worker maps), the peak summed over all workers, the peak per Ray task title (which step
+held it) with a per-process timeline (`<run>.timeline.tsv`: seconds, pid, title, MB), and the disk the run leaves
+(the output, and `work/` = intermediates: the filter's shards inside curate, signatures, edges, components,
+decisions). Also
 the per-step worker-seconds from the manifest (what a projection to more nodes scales from). Prints a Markdown table
 and writes `scale.json` next to the runs.
 """

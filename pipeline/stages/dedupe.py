@@ -14,12 +14,13 @@ rerun produces the same output):
 5. `filter`: one task per shard writes kept rows (input order, every column passed through), rejects (`reason`,
    `duplicate_of`, `cluster_id`) and, last, its stats.
 Locally (`executor: local`) steps 2-4 run on one in-memory partition; on Ray they run on hash partitions of a
-Ray Data grouping whose map side reads one shard (or one earlier index file) per task, so a worker's memory
-follows the shard, the shuffle batch and the partition size, not the corpus. Components and decisions are written as node-ranged tables (`write_ranges_*`): one file per
-contiguous range of node ids, sorted by node in small row groups, so the steps that read them per shard (keepers'
-member join, filter) read only the file and row groups covering that shard's rows, not the whole table (which made
-those steps O(shards x rows)). The kernels are the same, so the kept set does not depend on the executor or the number of
-workers or nodes. The driver holds paths, counts, the edges below the in-memory budget and small aggregates.
+Ray Data grouping whose map side reads one shard (or one earlier index file) per task, so a worker's memory follows
+the shard, the shuffle batch and the partition size, not the corpus. Components and decisions are written as
+node-ranged tables (`write_ranges_*`): one file per contiguous range of node ids, sorted by node in small row
+groups, so the steps that read them per shard (keepers' member join, filter) read only the file and row groups
+covering that shard's rows, not the whole table (which made those steps O(shards x rows)). The kernels are the same,
+so the kept set does not depend on the executor or the number of workers or nodes. The driver holds paths, counts,
+the edges below the in-memory budget and small aggregates.
 Node ids are global row numbers (shard offset + row); `cluster_id` is the smallest node id of the cluster
 (negative for clusters anchored on an indexed document of an earlier run).
 """
@@ -315,8 +316,9 @@ def edges_local(sources: list[dict], cfg: DedupeConfig, out: Path) -> None:
 def band_spans(cfg: DedupeConfig, docs: int, split: bool = True) -> list[tuple[int, int, int]]:
     """How the buckets grouping is split on Ray: [(band lo, band hi, partitions)], band -1 the exact key. One
     grouping unless its shuffle would have more than MAX_SHUFFLE_PIECES pieces (map batches x partitions, which
-    grows with the square of the corpus: ~3e8 for the 700M documents a 1B-page crawl keeps, with the defaults); then g groupings of about 1/g of
-    the bands each have 1/g^2 of the pieces. Bands are independent, so the edges are the same."""
+    grows with the square of the corpus: ~3e8 for the 700M documents a 1B-page crawl keeps, with the defaults);
+    then g groupings of about 1/g of the bands each have ~1/g^2 of the pieces. Bands are independent, so the edges
+    are the same."""
     bands, _ = cfg.band_rows()
     slots = list(range(-1 if cfg.exact else 0, bands if cfg.near else 0))
     rows = docs * len(slots)
