@@ -168,6 +168,17 @@ def describe_changes(old: dict, new: dict) -> str:
 RUN_FILE = "run.json"
 
 
+def _same_run(old: dict, new: dict) -> bool:
+    """The same run recorded with more config keys: a key only the earlier record has is one that no longer decides
+    the output (an execution setting since left out of fingerprints), so an output is not refused for it."""
+    if any(old.get(k) != new.get(k) for k in ("stage", "version")):
+        return False
+    if old.get("inputs") != json.loads(json.dumps(new.get("inputs"), default=str)):
+        return False
+    a, b = _flat(old.get("config", {})), _flat(new.get("config", {}))
+    return all(k in a and a[k] == v for k, v in b.items())
+
+
 def prepare_output(root: str | Path, stage: str, config: dict, inputs: list[str], overwrite: bool = False) -> dict:
     """Check `root` can hold this run and record the run's fingerprint there (before any work).
 
@@ -186,8 +197,10 @@ def prepare_output(root: str | Path, stage: str, config: dict, inputs: list[str]
     if root.is_dir() and any(root.iterdir()):
         if run_file.exists():
             old = json.loads(run_file.read_text())
-            if old.get("fingerprint") == record["fingerprint"]:
+            if old.get("fingerprint") == record["fingerprint"] or _same_run(old, record):
                 _sweep_temp_files(root)  # left by a killed writer; every finished file was renamed into place
+                if old.get("fingerprint") != record["fingerprint"]:  # recorded by an assay that fingerprinted more
+                    write_json_atomic({**record, "started_at": old.get("started_at")}, run_file)
                 return old  # resume
             if not overwrite:
                 raise UserError(f"{root} holds the output of a different run ({describe_changes(old, record)}); "

@@ -138,6 +138,13 @@ def test_stale_output_is_refused_then_overwritten(tmp_path, docs):
     assert assay("curate", str(en), "-o", str(curated), "--no-progress").returncode == 0
     one_line_error(assay("curate", str(en), "-o", str(curated), "--set", "dedupe.ngram=3"),
                    "dedupe.ngram: 5 -> 3")
+    # a record written when an execution setting still counted (dedupe.batch_size was fingerprinted before): resumes
+    run = json.loads((curated / "run.json").read_text())
+    run["config"]["dedupe"]["batch_size"], run["fingerprint"] = 2000, "from an older assay"
+    (curated / "run.json").write_text(json.dumps(run))
+    assert assay("curate", str(en), "-o", str(curated), "--no-progress").returncode == 0
+    assert "batch_size" not in json.loads((curated / "run.json").read_text())["config"]["dedupe"]
+    one_line_error(assay("curate", str(en), "-o", str(curated), "--set", "dedupe.ngram=3"), "dedupe.ngram: 5 -> 3")
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "notes.txt").write_text("mine")
     one_line_error(assay("filter", str(en), "-o", str(tmp_path / "junk"), "--overwrite"), "not an assay output")
