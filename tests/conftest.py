@@ -15,10 +15,8 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import pipeline  # noqa: F401  the process environment every assay process runs with (pipeline.ray_env.PROCESS_ENV)
+
 
 REPO = Path(__file__).resolve().parent.parent
 

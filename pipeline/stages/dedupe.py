@@ -32,6 +32,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -199,11 +200,16 @@ def _write_table_dir(table: pa.Table, final: Path) -> None:
     os.replace(tmp, final)
 
 
-def _write_ds_dir(ds, final: Path) -> None:
+def _write_ds_dir(datasets: Iterable, final: Path) -> None:
+    """Ray datasets (executed one after another) as one folder of Parquet files, in place at once."""
     tmp = final.with_name(f".{final.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    ds.write_parquet(str(tmp))
-    tmp.mkdir(parents=True, exist_ok=True)  # an empty dataset writes nothing
+    tmp.mkdir(parents=True)  # an empty dataset writes nothing
+    for i, ds in enumerate(datasets):
+        ds.write_parquet(str(tmp / f"{i}"))
+        for f in sorted((tmp / f"{i}").glob("*.parquet")):
+            os.replace(f, tmp / f"{i}-{f.name}")
+        shutil.rmtree(tmp / f"{i}", ignore_errors=True)
     os.replace(tmp, final)
 
 
@@ -333,21 +339,15 @@ def edges_ray(sources: list[dict], cfg: DedupeConfig, spans: list[tuple[int, int
     """The buckets grouping on Ray Data, one grouping per band span, all edges into `out`."""
     import ray.data
 
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for i, (lo, hi, parts) in enumerate(spans):
+    def grouping(lo: int, hi: int, parts: int):
         ds = ray.data.from_items(sources, override_num_blocks=len(sources)).map_batches(
             _band_rows_batch, fn_kwargs={"cfg": cfg, "parts": parts, "span": (lo, hi)}, batch_size=1,
             batch_format="numpy", **RAY_TASK_RETRIES)
-        ds = ds.groupby("part", num_partitions=parts).map_groups(
+        return ds.groupby("part", num_partitions=parts).map_groups(
             kernels.partition_edges, fn_kwargs={"threshold": cfg.threshold if cfg.verify else None},
             batch_format="numpy", **RAY_TASK_RETRIES)
-        ds.write_parquet(str(tmp / f"g{i}"))
-        for f in sorted((tmp / f"g{i}").glob("*.parquet")):
-            os.replace(f, tmp / f"g{i}-{f.name}")
-        shutil.rmtree(tmp / f"g{i}", ignore_errors=True)
-    os.replace(tmp, out)
+
+    _write_ds_dir((grouping(*span) for span in spans), out)
 
 
 def _band_rows_batch(batch: dict, cfg: DedupeConfig, parts: int, span: tuple[int, int]) -> dict:
