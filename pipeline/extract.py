@@ -1,12 +1,13 @@
 """HTML to text (assay's `fast` extractor by default, or trafilatura or resiliparse) under a hard per-page limit.
 
-`extract(html, charset, extractor)` runs an extractor in this process. `Extraction` is what stages use: it runs the
-extractor in a child process (`python -m pipeline.extract_worker`) and kills it when a page takes longer than
-`timeout_s`, because a time limit inside the process (SIGALRM) cannot interrupt native code: a page of 50k nested
-`<div>` keeps resiliparse's C parser busy for minutes. Cheap pre-checks (size, tag-nesting depth) refuse the most
-hostile pages before any extractor sees them. Every refused, timed-out or crashed page becomes a quarantine row
-with a reason (`extraction_too_large`, `extraction_too_deep`, `extraction_timeout`, `extraction_crashed`,
-`extraction_failed`); the shard goes on.
+`extract(html, charset, extractor)` runs an extractor in this process. `Extraction` is what stages use: it sends
+pages in batches to one long-lived child process (`python -m pipeline.extract_worker`) and kills it when a page
+takes longer than `timeout_s`, because a time limit inside the process (SIGALRM) cannot interrupt native code: a page
+of 50k nested `<div>` keeps resiliparse's C parser busy for minutes. Pre-checks refuse the most hostile pages before
+any extractor sees them: size, and for extractors whose parser does not bound nesting itself a scan of the tag
+depth (`fast` reads libxml2's own depth limit from its parse instead, at no cost). Every refused, timed-out or
+crashed page becomes a quarantine row with a reason (`extraction_too_large`, `extraction_too_deep`,
+`extraction_timeout`, `extraction_crashed`, `extraction_failed`); the rest of the batch and the shard go on.
 """
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ class ExtractionConfig(BaseModel):
         "process", description="process: extract in a child process that is killed at the time limit; none: in "
                                "this process with a SIGALRM limit (cannot stop native code)")
     max_html_bytes: int = Field(5_000_000, gt=0, description="larger pages are quarantined unparsed")
-    max_depth: int = Field(1_000, gt=0, description="pages whose tags nest deeper are quarantined unparsed")
+    max_depth: int = Field(1_000, gt=0, description="pages whose tags nest deeper are quarantined unparsed "
+                                                    "(trafilatura, resiliparse; fast stops at its parser's 256)")
     memory_mb: int = Field(4096, ge=256, description="address-space limit of the extraction process")
 
 
@@ -89,9 +91,12 @@ def _resiliparse(html: str) -> str:
 
 
 def _fast(html: str) -> str:
-    from pipeline.extract_fast import extract_fast
+    from pipeline.extract_fast import TooDeep, extract_fast
 
-    return extract_fast(html)
+    try:
+        return extract_fast(html, strict_depth=True)
+    except TooDeep as e:
+        raise ExtractionError(str(e), "extraction_too_deep") from None
 
 
 EXTRACTORS = {"fast": _fast, "trafilatura": _trafilatura, "resiliparse": _resiliparse}
@@ -118,11 +123,16 @@ def nesting_depth(html: bytes, limit: int) -> int:
     return max(depth, 0)
 
 
+# extractors whose parser bounds nesting itself and reports a page it cut short (libxml2 stops at 256 levels; `fast`
+# reads that from its own parse, at no cost): no pre-scan of the page for them
+BOUNDS_DEPTH = frozenset({"fast"})
+
+
 def precheck(body: bytes, cfg: ExtractionConfig) -> None:
     if len(body) > cfg.max_html_bytes:
         raise ExtractionError(f"page of {len(body)} bytes exceeds max_html_bytes={cfg.max_html_bytes}",
                               "extraction_too_large")
-    if nesting_depth(body, cfg.max_depth) > cfg.max_depth:
+    if cfg.extractor not in BOUNDS_DEPTH and nesting_depth(body, cfg.max_depth) > cfg.max_depth:
         raise ExtractionError(f"tags nest deeper than max_depth={cfg.max_depth}", "extraction_too_deep")
 
 
@@ -153,7 +163,7 @@ def extract(body: bytes | str, charset: str | None = None, extractor: ExtractorN
     try:
         with time_limit(timeout_s):
             text = fn(html)
-    except ExtractionTimeout:
+    except ExtractionError:  # a timeout, or an extractor's own verdict (fast: too deep)
         raise
     except RecursionError as e:
         raise ExtractionError(f"HTML nested too deeply for {extractor} ({e})", "extraction_too_deep") from None
@@ -193,31 +203,86 @@ def recv_msg(fd: int, deadline: float | None = None):
 
 
 class Extraction:
-    """A stage's extraction step: pre-checks, then the extractor in a child process killed at `timeout_s`."""
+    """A stage's extraction step: pre-checks, then the extractor in one long-lived child process per worker, fed in
+    batches and killed at `timeout_s` per page.
+
+    `extract_many(items)` sends a batch of pages in one message; the child answers page by page, so the parent
+    knows which page it was working on when it went silent or died. A page that runs past the limit is quarantined
+    (`extraction_timeout`) and the child replaced; a child that dies (a crash, the OOM killer, a stray SIGKILL) is
+    replaced and the page it was on tried once more, then quarantined (`extraction_crashed`). The rest of the
+    batch goes to the new child, so one bad page costs only itself."""
+
+    BATCH_PAGES = 64  # pages per message to the child ...
+    BATCH_BYTES = 16 << 20  # ... and at most this many bytes of HTML (a message is held in memory on both sides)
+    CRASH_TRIES = 2  # a page whose child dies is tried this many times before it is quarantined
 
     def __init__(self, cfg: ExtractionConfig | None = None):
         self.cfg = cfg or ExtractionConfig()
         self._proc: subprocess.Popen | None = None
-        self.restarts = 0
+        self.restarts = 0  # children started
+        self.retried = 0  # pages sent again after their child died
 
     def __call__(self, body: bytes, charset: str | None = None) -> str:
-        precheck(body, self.cfg)
+        out = self.extract_many([(body, charset)])[0]
+        if isinstance(out, ExtractionError):
+            raise out
+        return out
+
+    def extract_many(self, items: list[tuple[bytes, str | None]]) -> list[str | ExtractionError]:
+        """The text of each (body, charset), or the ExtractionError that quarantines it, in input order."""
+        out: list[str | ExtractionError | None] = [None] * len(items)
+        todo = []
+        for i, (body, charset) in enumerate(items):
+            try:
+                precheck(body, self.cfg)
+            except ExtractionError as e:
+                out[i] = e
+                continue
+            todo.append(i)
         if self.cfg.isolation == "none" or self.cfg.timeout_s <= 0:
-            return extract(body, charset, self.cfg.extractor, self.cfg.timeout_s)
-        proc = self._child()
-        deadline = time.monotonic() + self.cfg.timeout_s
-        try:
-            send_msg(proc.stdin.fileno(), (body, charset, self.cfg.extractor))
-            status, value = recv_msg(proc.stdout.fileno(), deadline)
-        except TimeoutError:
-            self._kill()
-            raise ExtractionTimeout(f"extraction exceeded {self.cfg.timeout_s:g} s (process killed)") from None
-        except (EOFError, BrokenPipeError, OSError):
-            code = self._kill()
-            raise ExtractionError(f"extraction process died (exit code {code})", "extraction_crashed") from None
-        if status == "ok":
-            return value
-        raise ExtractionError(value[0], value[1])
+            for i in todo:
+                try:
+                    out[i] = extract(items[i][0], items[i][1], self.cfg.extractor, self.cfg.timeout_s)
+                except ExtractionError as e:
+                    out[i] = e
+            return out
+        start = 0
+        while start < len(todo):
+            end, size = start, 0
+            while end < len(todo) and end - start < self.BATCH_PAGES and (end == start or size < self.BATCH_BYTES):
+                size += len(items[todo[end]][0])
+                end += 1
+            self._run_batch(items, todo[start:end], out)
+            start = end
+        return out
+
+    def _run_batch(self, items, idx: list[int], out: list) -> None:
+        crashes: dict[int, int] = {}
+        while idx:
+            proc = self._child()
+            k = 0  # results received for idx[:k]
+            try:
+                send_msg(proc.stdin.fileno(), (self.cfg.extractor, [items[i] for i in idx]))
+                while k < len(idx):
+                    status, value = recv_msg(proc.stdout.fileno(), time.monotonic() + self.cfg.timeout_s)
+                    out[idx[k]] = value if status == "ok" else ExtractionError(value[0], value[1])
+                    k += 1
+                return
+            except TimeoutError:
+                self._kill()
+                out[idx[k]] = ExtractionTimeout(f"extraction exceeded {self.cfg.timeout_s:g} s (process killed)")
+                idx = idx[k + 1:]
+            except (EOFError, BrokenPipeError, OSError):
+                code = self._kill()
+                i = idx[k]
+                crashes[i] = crashes.get(i, 0) + 1
+                if crashes[i] >= self.CRASH_TRIES:
+                    out[i] = ExtractionError(f"extraction process died (exit code {code}) on {crashes[i]} tries",
+                                             "extraction_crashed")
+                    idx = idx[k + 1:]
+                else:
+                    self.retried += 1
+                    idx = idx[k:]
 
     def _child(self) -> subprocess.Popen:
         if self._proc is None or self._proc.poll() is not None:
@@ -226,6 +291,11 @@ class Extraction:
                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
             self.restarts += 1
         return self._proc
+
+    @property
+    def pid(self) -> int | None:
+        """The running child's process id (None before the first page and after a kill)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     def _kill(self) -> int | None:
         proc, self._proc = self._proc, None

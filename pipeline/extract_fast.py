@@ -157,10 +157,15 @@ def _parse(html: str):
     return etree.fromstring(_cut_raw_text(html).encode("utf-8", "surrogatepass"), _PARSER)
 
 
-def extract_fast(html: str | bytes) -> str:
+class TooDeep(ValueError):
+    """The page nests deeper than libxml2's limit (256 levels): the parser stopped there and the rest is lost."""
+
+
+def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
     """The main text of an HTML page, one block (paragraph, heading, list item) a line; "" when it has none.
 
-    ``html`` is the decoded page (bytes are read as UTF-8). Never raises for malformed HTML."""
+    ``html`` is the decoded page (bytes are read as UTF-8). Never raises for malformed HTML, except ``TooDeep``
+    with ``strict_depth`` when the parser had to stop at its nesting limit."""
     if not html:
         return ""
     if isinstance(html, bytes):
@@ -169,6 +174,10 @@ def extract_fast(html: str | bytes) -> str:
         root = _parse(html)
     except (etree.LxmlError, ValueError):
         return ""
+    if strict_depth:
+        for err in _PARSER.error_log:
+            if err.type_name == "ERR_RESOURCE_LIMIT" and "depth" in err.message:
+                raise TooDeep(f"tags nest deeper than the parser's limit ({err.message})")
     if root is None:
         return ""
     etree.strip_elements(root, *_JUNK, with_tail=False)

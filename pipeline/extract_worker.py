@@ -1,5 +1,6 @@
-"""The extraction child process (`python -m pipeline.extract_worker`): reads (html, charset, extractor) messages on
-stdin, answers ("ok", text) or ("error", (message, reason)) on stdout. Its parent kills it at the time limit."""
+"""The extraction child process (`python -m pipeline.extract_worker`): reads (extractor, [(html, charset), ...])
+batches on stdin and answers each page as soon as it is done, ("ok", text) or ("error", (message, reason)), on
+stdout. Its parent kills it when a page takes longer than the time limit."""
 from __future__ import annotations
 
 import os
@@ -16,13 +17,14 @@ def main() -> None:
     sys.stdout = sys.stderr  # stray prints must not corrupt the protocol
     while True:
         try:
-            body, charset, extractor = recv_msg(fin)
+            extractor, pages = recv_msg(fin)
         except EOFError:
             return
-        try:
-            send_msg(fout, ("ok", extract(body, charset, extractor)))
-        except ExtractionError as e:
-            send_msg(fout, ("error", (str(e), e.reason)))
+        for body, charset in pages:
+            try:
+                send_msg(fout, ("ok", extract(body, charset, extractor)))
+            except ExtractionError as e:
+                send_msg(fout, ("error", (str(e), e.reason)))
 
 
 if __name__ == "__main__":

@@ -130,16 +130,17 @@ class DocShardWorker:
         return concat(kept_parts, False), concat(reject_parts, True), bad, counts
 
     def _extract(self, docs: list[Doc], bad: list[Bad]) -> list[Doc]:
+        html = [d for d in docs if d.html is not None]
+        texts = dict(zip(map(id, html), self.extraction.extract_many([(d.html, d.charset) for d in html])))
         out = []
         for d in docs:
             if d.html is not None:
-                try:
-                    d.text = self.extraction(d.html, d.charset)
-                except ExtractionError as e:
-                    bad.append(Bad(d.source, _offset(d.id), f"{e.reason}: {e}", d.id, e.reason))
+                d.html = None
+                t = texts[id(d)]
+                if isinstance(t, ExtractionError):
+                    bad.append(Bad(d.source, _offset(d.id), f"{t.reason}: {t}", d.id, t.reason))
                     continue
-                finally:
-                    d.html = None
+                d.text = t
             out.append(d)
         return out
 
