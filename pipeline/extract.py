@@ -13,18 +13,27 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import re
-import select
-import signal
-import struct
 import subprocess
 import sys
-import threading
 import time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.extract_worker import (  # noqa: F401  (the child's side, re-exported)
+    EXTRACTORS,
+    ExtractionError,
+    ExtractionTimeout,
+    _fast,
+    _resiliparse,
+    _trafilatura,
+    decode_html,
+    extract,
+    recv_msg,
+    send_msg,
+    time_limit,
+)
 
 ExtractorName = Literal["fast", "trafilatura", "resiliparse"]
 
@@ -44,62 +53,6 @@ class ExtractionConfig(BaseModel):
                                                     "(trafilatura, resiliparse; fast stops at its parser's 256)")
     memory_mb: int = Field(4096, ge=256, description="address-space limit of the extraction process")
 
-
-class ExtractionError(RuntimeError):
-    """A page could not be extracted; `reason` is its quarantine code."""
-
-    def __init__(self, message: str, reason: str = "extraction_failed"):
-        super().__init__(message)
-        self.reason = reason
-
-
-class ExtractionTimeout(ExtractionError):
-    def __init__(self, message: str):
-        super().__init__(message, "extraction_timeout")
-
-
-def decode_html(body: bytes, charset: str | None = None) -> str:
-    """Bytes to str: the declared charset if it decodes cleanly, else resiliparse's detection."""
-    if charset:
-        try:
-            return body.decode(charset)
-        except (LookupError, UnicodeDecodeError):
-            pass
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        from resiliparse.parse.encoding import bytes_to_str, detect_encoding
-
-        return bytes_to_str(body, detect_encoding(body))
-
-
-# ------------------------------------------------------------------------------------------------- the extractors
-def _trafilatura(html: str) -> str:
-    import trafilatura
-
-    return trafilatura.extract(html, favor_precision=True, include_comments=False, include_tables=False,
-                               deduplicate=False) or ""
-
-
-def _resiliparse(html: str) -> str:
-    from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.html import HTMLTree
-
-    tree = HTMLTree.parse(html)
-    return extract_plain_text(tree, main_content=True, alt_texts=False, links=False, list_bullets=True,
-                              noscript=False) or ""
-
-
-def _fast(html: str) -> str:
-    from pipeline.extract_fast import TooDeep, extract_fast
-
-    try:
-        return extract_fast(html, strict_depth=True)
-    except TooDeep as e:
-        raise ExtractionError(str(e), "extraction_too_deep") from None
-
-
-EXTRACTORS = {"fast": _fast, "trafilatura": _trafilatura, "resiliparse": _resiliparse}
 
 # ------------------------------------------------------------------------------------------------- pre-checks
 _TAG = re.compile(rb"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*?(/?)>")
@@ -136,72 +89,7 @@ def precheck(body: bytes, cfg: ExtractionConfig) -> None:
         raise ExtractionError(f"tags nest deeper than max_depth={cfg.max_depth}", "extraction_too_deep")
 
 
-@contextlib.contextmanager
-def time_limit(seconds: float):
-    """Raise ExtractionTimeout in this thread after `seconds` (SIGALRM; main thread only, else no limit)."""
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def _timeout(signum, frame):
-        raise ExtractionTimeout(f"extraction exceeded {seconds:g} s")
-
-    old = signal.signal(signal.SIGALRM, _timeout)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
-def extract(body: bytes | str, charset: str | None = None, extractor: ExtractorName = "fast",
-            timeout_s: float = 0.0) -> str:
-    """Extract main text in this process (SIGALRM limit when `timeout_s` > 0)."""
-    html = body if isinstance(body, str) else decode_html(body, charset)
-    fn = EXTRACTORS[extractor]
-    try:
-        with time_limit(timeout_s):
-            text = fn(html)
-    except ExtractionError:  # a timeout, or an extractor's own verdict (fast: too deep)
-        raise
-    except RecursionError as e:
-        raise ExtractionError(f"HTML nested too deeply for {extractor} ({e})", "extraction_too_deep") from None
-    except MemoryError:
-        raise ExtractionError(f"{extractor} ran out of memory", "extraction_crashed") from None
-    except Exception as e:
-        raise ExtractionError(f"{extractor} failed: {type(e).__name__}: {e}") from None
-    return text.strip()
-
-
 # ------------------------------------------------------------------------------------------------- isolation
-def send_msg(fd: int, obj) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(struct.pack("<Q", len(data)) + data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-
-
-def recv_msg(fd: int, deadline: float | None = None):
-    """Read one message; TimeoutError past `deadline`, EOFError when the other side is gone."""
-    def read(n: int) -> bytes:
-        buf = bytearray()
-        while len(buf) < n:
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([fd], [], [], left)[0]:
-                    raise TimeoutError
-            chunk = os.read(fd, n - len(buf))
-            if not chunk:
-                raise EOFError
-            buf += chunk
-        return bytes(buf)
-
-    (n,) = struct.unpack("<Q", read(8))
-    return pickle.loads(read(n))
-
-
 class Extraction:
     """A stage's extraction step: pre-checks, then the extractor in one long-lived child process per worker, fed in
     batches and killed at `timeout_s` per page.
@@ -221,6 +109,8 @@ class Extraction:
         self._proc: subprocess.Popen | None = None
         self.restarts = 0  # children started
         self.retried = 0  # pages sent again after their child died
+        self.child_cpu_s = 0.0  # CPU seconds the children spent, killed ones included
+        self._child_cpu_seen = 0.0
 
     def __call__(self, body: bytes, charset: str | None = None) -> str:
         out = self.extract_many([(body, charset)])[0]
@@ -264,7 +154,9 @@ class Extraction:
             try:
                 send_msg(proc.stdin.fileno(), (self.cfg.extractor, [items[i] for i in idx]))
                 while k < len(idx):
-                    status, value = recv_msg(proc.stdout.fileno(), time.monotonic() + self.cfg.timeout_s)
+                    status, value, cpu = recv_msg(proc.stdout.fileno(), time.monotonic() + self.cfg.timeout_s)
+                    self.child_cpu_s += cpu - self._child_cpu_seen
+                    self._child_cpu_seen = cpu
                     out[idx[k]] = value if status == "ok" else ExtractionError(value[0], value[1])
                     k += 1
                 return
@@ -290,6 +182,7 @@ class Extraction:
             self._proc = subprocess.Popen([sys.executable, "-m", "pipeline.extract_worker"], stdin=subprocess.PIPE,
                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
             self.restarts += 1
+            self._child_cpu_seen = 0.0
         return self._proc
 
     @property
@@ -303,7 +196,12 @@ class Extraction:
             return None
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
-        code = proc.wait()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = code = os.waitstatus_to_exitcode(status)
+            self.child_cpu_s += max(usage.ru_utime + usage.ru_stime - self._child_cpu_seen, 0.0)
+        except ChildProcessError:  # reaped elsewhere
+            code = proc.wait()
         for f in (proc.stdin, proc.stdout):
             with contextlib.suppress(OSError):
                 f.close()

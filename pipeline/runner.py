@@ -540,8 +540,8 @@ def sum_steps(stats: list[dict]) -> dict[str, dict[str, float]]:
     for s in stats:
         for name, st in s.get("steps", {}).items():
             agg = steps.setdefault(name, {"wall_s": 0.0, "docs": 0})
-            agg["wall_s"] += st["wall_s"]
-            agg["docs"] += st["docs"]
+            for k, v in st.items():  # wall_s, docs, and cpu_s where a step measures it
+                agg[k] = agg.get(k, 0) + v
     return steps
 
 

@@ -99,10 +99,12 @@ class DocShardWorker:
                     docs.append(item)
             timer.add("read", time.perf_counter() - t0, len(chunk))
             if self.extraction is not None:
-                t0 = time.perf_counter()
+                t0, c0, k0 = time.perf_counter(), time.process_time(), self.extraction.child_cpu_s
                 n = len(docs)
                 docs = self._extract(docs, bad)
                 timer.add("extract", time.perf_counter() - t0, n)
+                step = timer.steps["extract"]  # + CPU seconds of this process and of the extraction child
+                step["cpu_s"] = step.get("cpu_s", 0.0) + time.process_time() - c0 + self.extraction.child_cpu_s - k0
             no_text = [d for d in docs if not d.text.strip()]
             if no_text:
                 docs = [d for d in docs if d.text.strip()]
