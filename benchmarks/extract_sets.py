@@ -56,7 +56,7 @@ SETS: dict[str, tuple[str, str, str]] = {
     "l3s_gn1": ("cleaning-merged", "shingle", "held-out"),
     "cleaneval": ("cleaning-merged", "shingle", "held-out"),
     "cleanportaleval": ("cleaning-merged", "shingle", "held-out"),
-    "trafilatura": ("trafilatura", "snippets", "held-out"),
+    "trafilatura": ("trafilatura", "snippets", "tuned"),
 }
 COMMITS = {
     "readability": ("mozilla/readability", "ab4027a8b37669745016869a37a504727992b2ba"),

@@ -60,6 +60,9 @@ invisible noprint print-only skip-link toc table-of-contents tableofcontents""".
 _POS_PARTS = frozenset("""article articles content contents entry post story body text main document blog
 articlebody post-body description""".split())
 _SPLIT = re.compile(r"[\s_\-:./]+")
+# class tokens that label what an element is about, not what it is (WordPress' post_class: "category-social-media",
+# "tag-comments", "s-category-news"): skipped unless they end in a container or boilerplate word ("tags-box")
+_TAXONOMY = re.compile(r"(?:^|[-_])(?:category|categories|cat|tag|tags|topic|topics|format|type|status)[-_]")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 # a boilerplate word before one of these container words: "author-box", "share-bar", "tags-list"
 _CONTAINER_HEAD = frozenset("""box wrap wrapper container area section block bar list info card details profile panel
@@ -82,8 +85,10 @@ def _classify_name(value: str) -> int:
     for token in value.split():
         t = _CAMEL.sub("-", token).lower()
         parts = [p for p in _SPLIT.split(t) if p]
-        if not parts:
+        if not parts or "(" in t or "$" in t:  # atomic CSS ("Bgc($bg-body)", "D(n)"): styling, not meaning
             continue
+        if _TAXONOMY.search(t) and parts[-1] not in _CONTAINER_HEAD and parts[-1] not in _NEG_HEAD:
+            continue  # "category-social-media", "s-tag-comments": what the element is about ("tags-box" stays)
         if (t in _NEG_TOKEN or t in _NEG_ANY or any(p in _NEG_ANY for p in parts) or parts[-1] in _NEG_HEAD
                 or t in _NEG_HEAD or (parts[0] in _NEG_HEAD and parts[-1] in _CONTAINER_HEAD)):
             neg = True
@@ -188,6 +193,7 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
         body = root
     blocks: list[tuple] = []  # (text, nchars, linkchars, stack, tag)
     neg: set[int] = set()
+    hard: set[int] = set()
     pos: set[int] = set()
     parent: dict[int, int] = {}
     nkids: dict[int, int] = {}
@@ -255,6 +261,8 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
                 tag_now = tag
                 if flag < 0:
                     neg.add(counter)
+                    if tag in neg_tags or (flag < -1 or _extra_flag(el) < 0):
+                        hard.add(counter)  # marked by its tag, role or visibility, not only by a class name
                 elif flag > 0:
                     pos.add(counter)
                 push(True)
@@ -296,7 +304,14 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
             add_block((text, n, (n * raw_link) // raw if raw_link else 0, path, tag_now))
     if not blocks:
         return ""
-    return _select(blocks, neg, pos, parent, nkids)
+    text = _select(blocks, set(neg), pos, parent, nkids)
+    if len(text) < RELAX_BELOW and len(hard) < len(neg):
+        # class names are hints: when obeying them leaves next to nothing, choose again with only the elements
+        # marked by their tag, role or visibility left out (an article inside "content-sidebar-wrap" or "tag")
+        relaxed = _select(blocks, hard, pos, parent, nkids)
+        if len(relaxed) > len(text):
+            return relaxed
+    return text
 
 
 def _good(text: str, n: int, ln: int) -> bool:
@@ -304,6 +319,9 @@ def _good(text: str, n: int, ln: int) -> bool:
     return ln <= 0.3 * n and (n >= 80 or (n >= 25 and _SENT_END.search(text) is not None))
 
 
+GAP_CAP = 70.0  # the most a stretch of non-article blocks inside the container costs the run
+LEAD_GAP = 12  # blocks: the first good block after the <h1> may start the run this far before the container
+RELAX_BELOW = 200  # characters: a shorter result is chosen again without the class-name marks
 L0 = 50.0  # a block is worth its non-link characters minus L0 in the run (short lines cost) ...
 L0_ITEM = 20.0  # ... headings and list items less
 _ITEM_TAGS = frozenset({"h2", "h3", "h4", "h5", "h6", "li", "dt", "dd"})
@@ -386,18 +404,21 @@ def _select(blocks, neg, pos, parent, nkids) -> str:
             a = parent.get(a, 0)
         region = [i for i, b in enumerate(blocks) if cur in b[3]]
         top = cur
+        if 0 <= anchor < region[0] and region[0] - anchor <= LEAD_GAP:
+            # the lead under the title, outside the body's container (a header or intro box): the run may start
+            # there; the blocks in between are scored like any other
+            region = list(range(anchor, region[0])) + region
     else:
         region = list(range(nb))
         top = 0
-    # 3. the maximum-sum run of blocks in the region (Kadane): trims menus, bylines and teasers at its edges
-    best_sum = run = 0.0
-    start = 0
-    bs = be = -1
-    for k, i in enumerate(region):
+    # 3. the maximum-sum run of blocks in the region (Kadane): trims menus, bylines and teasers at its edges. A
+    #    stretch of non-article blocks inside costs at most GAP_CAP whatever its length (a chart, an ad box, a
+    #    related-links list between two parts of the article must not cut it), and a stretch that reaches the
+    #    cap is left out of the text
+    vals = []
+    for i in region:
         text, n, ln, st, tag = blocks[i]
-        if not _clean_below(st, top, neg):
-            v = -float(n) - 10.0
-        elif ln > 0.5 * n:
+        if not _clean_below(st, top, neg) or ln > 0.5 * n:
             v = -float(n) - 10.0
         else:
             v = weight[i] - (L0_ITEM if tag in _ITEM_TAGS else L0)
@@ -405,6 +426,28 @@ def _select(blocks, neg, pos, parent, nkids) -> str:
                 v += 20.0
             if i == anchor:
                 v += ANCHOR_RUN
+        vals.append(v)
+    skip = [False] * len(region)
+    k = 0
+    while k < len(vals):
+        if vals[k] >= 0:
+            k += 1
+            continue
+        j, cost = k, 0.0
+        while j < len(vals) and vals[j] < 0:
+            cost -= vals[j]
+            j += 1
+        if cost > GAP_CAP:
+            left = GAP_CAP
+            for m in range(k, j):
+                skip[m] = True
+                vals[m] = -min(-vals[m], left)
+                left += vals[m]
+        k = j
+    best_sum = run = 0.0
+    start = 0
+    bs = be = -1
+    for k, v in enumerate(vals):
         if run <= 0:
             run, start = v, k
         else:
@@ -414,9 +457,9 @@ def _select(blocks, neg, pos, parent, nkids) -> str:
     if bs < 0:
         return ""
     out = []
-    for i in region[bs:be + 1]:
-        text, n, ln, st, tag = blocks[i]
-        if ln > 0.5 * n or not _clean_below(st, top, neg):
+    for k in range(bs, be + 1):
+        text, n, ln, st, tag = blocks[region[k]]
+        if skip[k] or ln > 0.5 * n or not _clean_below(st, top, neg):
             continue
         out.append(text)
     return "\n".join(out)
