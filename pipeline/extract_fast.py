@@ -74,6 +74,31 @@ _SENT_END = re.compile(r"[.!?。！？…:;»\"”'’)]\s*$")
 _PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, recover=True, encoding="utf-8",
                            default_doctype=False, collect_ids=False)
 _cache: dict[str, int] = {}
+_token_cache: dict[str, int] = {}
+
+
+def _classify_token(token: str) -> int:
+    """Bit 1: the token marks boilerplate; bit 2: it marks content (cached: tokens repeat across pages)."""
+    r = _token_cache.get(token)
+    if r is not None:
+        return r
+    r = 0
+    t = _CAMEL.sub("-", token).lower()
+    parts = [p for p in _SPLIT.split(t) if p]
+    if not parts or "(" in t or "$" in t:  # atomic CSS ("Bgc($bg-body)", "D(n)"): styling, not meaning
+        pass
+    elif _TAXONOMY.search(t) and parts[-1] not in _CONTAINER_HEAD and parts[-1] not in _NEG_HEAD:
+        pass  # "category-social-media", "s-tag-comments": what the element is about ("tags-box" stays)
+    else:
+        if (t in _NEG_TOKEN or t in _NEG_ANY or any(p in _NEG_ANY for p in parts) or parts[-1] in _NEG_HEAD
+                or t in _NEG_HEAD or (parts[0] in _NEG_HEAD and parts[-1] in _CONTAINER_HEAD)):
+            r |= 1
+        if any(p in _POS_PARTS for p in parts) and parts[-1] not in _NEG_HEAD:
+            r |= 2
+    if len(_token_cache) > 100_000:
+        _token_cache.clear()
+    _token_cache[token] = r
+    return r
 
 
 def _classify_name(value: str) -> int:
@@ -81,19 +106,12 @@ def _classify_name(value: str) -> int:
     r = _cache.get(value)
     if r is not None:
         return r
-    neg = pos = False
+    bits = 0
+    tc = _token_cache
     for token in value.split():
-        t = _CAMEL.sub("-", token).lower()
-        parts = [p for p in _SPLIT.split(t) if p]
-        if not parts or "(" in t or "$" in t:  # atomic CSS ("Bgc($bg-body)", "D(n)"): styling, not meaning
-            continue
-        if _TAXONOMY.search(t) and parts[-1] not in _CONTAINER_HEAD and parts[-1] not in _NEG_HEAD:
-            continue  # "category-social-media", "s-tag-comments": what the element is about ("tags-box" stays)
-        if (t in _NEG_TOKEN or t in _NEG_ANY or any(p in _NEG_ANY for p in parts) or parts[-1] in _NEG_HEAD
-                or t in _NEG_HEAD or (parts[0] in _NEG_HEAD and parts[-1] in _CONTAINER_HEAD)):
-            neg = True
-        if any(p in _POS_PARTS for p in parts) and parts[-1] not in _NEG_HEAD:
-            pos = True
+        b = tc.get(token)
+        bits |= _classify_token(token) if b is None else b
+    neg, pos = bits & 1, bits & 2
     r = -1 if neg and not pos else (1 if pos and not neg else (-1 if neg else 0))
     if len(_cache) > 50000:
         _cache.clear()
@@ -120,14 +138,14 @@ def _extra_flag(el) -> int:
     return 0
 
 
-_RAW_OPEN = re.compile(r"<(script|style)(?=[\s>/])|<!--", re.I)
-_RAW_CLOSE = {"script": re.compile(r"</script", re.I), "style": re.compile(r"</style", re.I)}
+_RAW_OPEN = re.compile(r"<(script|style|svg|noscript)(?=[\s>/])|<!--", re.I)
+_RAW_CLOSE = {name: re.compile(f"</{name}", re.I) for name in ("script", "style", "svg", "noscript")}
 
 
 def _cut_raw_text(html: str) -> str:
-    """Drop <script>/<style> elements and comments before parsing: on real pages they are most of the bytes, and the
-    parser would only build text nodes that the extractor throws away. Their content ends at the first closing tag
-    (as the HTML standard says); an unclosed one is left to the parser. One pass over the page."""
+    """Drop <script>/<style>/<svg>/<noscript> elements and comments before parsing: on real pages they are most of
+    the bytes, and the parser would only build nodes that the extractor throws away. Their content ends at the first
+    closing tag (as the HTML standard says for the first two); an unclosed one is left to the parser. One pass."""
     out = []
     pos = 0
     search = _RAW_OPEN.search
@@ -305,9 +323,10 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
     if not blocks:
         return ""
     text = _select(blocks, set(neg), pos, parent, nkids)
-    if len(text) < RELAX_BELOW and len(hard) < len(neg):
-        # class names are hints: when obeying them leaves next to nothing, choose again with only the elements
-        # marked by their tag, role or visibility left out (an article inside "content-sidebar-wrap" or "tag")
+    if len(text) < RELAX_BELOW and len(hard) < len(neg) and not any(_good(t, len(t), 0) for t in text.split("\n")):
+        # class names are hints: when obeying them leaves next to nothing that reads like prose, choose again with
+        # only the elements marked by their tag, role or visibility left out (an article inside
+        # "content-sidebar-wrap"); a short article that was found stays (its comments must not replace it)
         relaxed = _select(blocks, hard, pos, parent, nkids)
         if len(relaxed) > len(text):
             return relaxed
@@ -322,7 +341,7 @@ def _good(text: str, n: int, ln: int) -> bool:
 GAP_CAP = 70.0  # the most a stretch of non-article blocks inside the container costs the run
 LEAD_GAP = 12  # blocks: the first good block after the <h1> may start the run this far before the container
 RELAX_BELOW = 200  # characters: a shorter result is chosen again without the class-name marks
-L0 = 50.0  # a block is worth its non-link characters minus L0 in the run (short lines cost) ...
+L0 = 20.0  # a block is worth its non-link characters minus L0 in the run (short lines cost) ...
 L0_ITEM = 20.0  # ... headings and list items less
 _ITEM_TAGS = frozenset({"h2", "h3", "h4", "h5", "h6", "li", "dt", "dd"})
 ASCEND_GAIN = 0.3  # go up to an ancestor that adds >= 30% more good text ...
