@@ -75,6 +75,7 @@ _PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=Tru
                            default_doctype=False, collect_ids=False)
 _cache: dict[str, int] = {}
 _token_cache: dict[str, int] = {}
+_DIGITS = re.compile(r"\d+")
 
 
 def _classify_token(token: str) -> int:
@@ -108,7 +109,7 @@ def _classify_name(value: str) -> int:
         return r
     bits = 0
     tc = _token_cache
-    for token in value.split():
+    for token in _DIGITS.sub("0", value).split():  # "comment-38094" and "comment-12" are one token to the cache
         b = tc.get(token)
         bits |= _classify_token(token) if b is None else b
     neg, pos = bits & 1, bits & 2
@@ -236,29 +237,30 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
                 push(False)
                 continue
             flag = -1 if tag in neg_tags else 0
-            get = el.get
-            cls = get("class")
-            if cls:
-                c = cache.get(cls)
-                if c is None:
-                    c = _classify_name(cls)
-                if c < 0:
-                    flag = -1
-                elif c > 0 and flag == 0:
-                    flag = 1
-            ident = get("id")
-            if ident:
-                c = cache.get(ident)
-                if c is None:
-                    c = _classify_name(ident)
-                if c < 0:
-                    flag = -1
-                elif c > 0 and flag == 0:
-                    flag = 1
-            if flag >= 0 and tag in block_tags:
-                extra = _extra_flag(el)
-                if extra:
-                    flag = extra if extra < 0 or flag == 0 else flag
+            if el.attrib:  # (most elements have no attributes: nothing to read)
+                get = el.get
+                cls = get("class")
+                if cls:
+                    c = cache.get(cls)
+                    if c is None:
+                        c = _classify_name(cls)
+                    if c < 0:
+                        flag = -1
+                    elif c > 0 and flag == 0:
+                        flag = 1
+                ident = get("id")
+                if ident:
+                    c = cache.get(ident)
+                    if c is None:
+                        c = _classify_name(ident)
+                    if c < 0:
+                        flag = -1
+                    elif c > 0 and flag == 0:
+                        flag = 1
+                if flag >= 0 and tag in block_tags:
+                    extra = _extra_flag(el)
+                    if extra:
+                        flag = extra if extra < 0 or flag == 0 else flag
             if flag == -1 and (tag == "body" or tag == "html"):
                 flag = 0
             if tag in block_tags or flag < 0:
