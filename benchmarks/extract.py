@@ -1,4 +1,16 @@
-"""Extraction benchmark (issue 12): quality and speed of every HTML extractor, side by side, in one run.
+"""Extraction benchmark: quality and speed of every HTML extractor, side by side, in one run.
+
+``--real DATA`` (issue 17, the basis of the claims): real pages with known main text from public benchmarks pinned
+by commit (``benchmarks/extract_sets.py`` says what to fetch; nothing is downloaded here), each set scored with its
+own metric, per set and as the mean over sets; pages per CPU-second by direct calls, and with ``--through-filter``
+each set as one WARC through ``assay filter --annotate-only --extractor X`` (whole process): the manifest's extract
+step in documents per CPU-second (the worker's and its extraction child's CPU) and the whole process tree's rate:
+
+    flock /work/heavy.lock nice .venv/bin/python benchmarks/extract.py --real DATA --through-filter \
+        --json runs/extract_real.json
+
+The synthetic layouts below are regression tests of the extractor (the same family of code generates them that it
+was first tuned on), not a basis for claims.
 
 Quality: token-chunk precision / recall / F1 as the article-extraction benchmarks compute it (scrapinghub's
 article-extraction-benchmark ``evaluate.py``): word tokens (``\\w+``), overlapping 4-grams counted with
@@ -60,6 +72,12 @@ def _traf_fast(html: str) -> str:
                                deduplicate=False) or ""
 
 
+def _traf_default(html: str) -> str:
+    import trafilatura
+
+    return trafilatura.extract(html) or ""
+
+
 def _resiliparse_strict(html: str) -> str:
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
@@ -86,6 +104,7 @@ def extractors() -> dict:
     return {
         "trafilatura": _trafilatura,          # as assay configures it (favor_precision, no tables/comments)
         "trafilatura_fast": _traf_fast,       # same, fast=True (no fallback extractors)
+        "trafilatura_default": _traf_default,  # trafilatura's own defaults (tables, no favor_precision)
         "resiliparse": _resiliparse,          # as assay configures it (main_content=True)
         "resiliparse_strict": _resiliparse_strict,  # + comments=False, post_meta=False
         "fast": extract_fast,                 # pipeline/extract_fast.py
