@@ -1,7 +1,8 @@
 """Atomic writes and input expansion (local paths, globs, directories and fsspec URLs).
 
-Every file assay writes goes through `atomic_path`: a temp name in the same directory, then `os.replace`, so a
-reader (or a resumed run) never sees a partial file.
+Every file assay writes goes through `atomic_path` (a temp name in the same directory, then `os.replace`) and every
+folder written as a whole through `atomic_dir`, so a reader (or a resumed run) never sees a partial file or folder
+(both from `filters.atomic`, the one implementation that `filters/` can use too).
 
 Input expansion rules (`expand_inputs`), the same for every stage:
 - a file is taken as it is; its name must end in a document suffix (`pipeline.readers.ALL_SUFFIXES`);
@@ -15,12 +16,9 @@ The result is sorted and de-duplicated, so shard assignment is stable across run
 """
 from __future__ import annotations
 
-import contextlib
 import glob
 import json
 import os
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from filters.atomic import atomic_dir, atomic_path  # noqa: F401  (re-exported: the one implementation)
 from pipeline.errors import UserError
 
 URL_SCHEMES = ("s3://", "gs://", "gcs://", "file://", "hdfs://", "abfs://", "az://", "http://", "https://", "memory://")
@@ -35,21 +34,6 @@ URL_SCHEMES = ("s3://", "gs://", "gcs://", "file://", "hdfs://", "abfs://", "az:
 
 def is_url(path: str) -> bool:
     return str(path).startswith(URL_SCHEMES)
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temp path next to `path`; on success rename it to `path`, on failure remove it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def write_parquet_atomic(table: pa.Table, path: str | os.PathLike, row_group_size: int | None = None) -> None:

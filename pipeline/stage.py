@@ -43,7 +43,6 @@ class Opt:
     split: bool = False
     metavar: str | None = None
     mapping: bool = False                   # repeatable NAME=VALUE -> {NAME: VALUE}
-    also: tuple[tuple[str, Any], ...] = ()  # further (dotted key, value) overrides applied when the option is given
 
 
 @dataclass

@@ -59,8 +59,6 @@ def _opt_overrides(spec: StageSpec, values: dict[str, Any]) -> dict:
                 d[name] = val
             v = d
         set_dotted(out, o.path, v)
-        for path, value in o.also:
-            set_dotted(out, path, value)
     return out
 
 

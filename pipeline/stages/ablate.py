@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipeline.config import fill_vars
 from pipeline.errors import UserError
-from pipeline.io import write_json_atomic, write_text_atomic
+from pipeline.io import atomic_dir, write_json_atomic, write_text_atomic
 from pipeline.progress import log as _log
 from pipeline.runner import Resources, Runtime, choose_executor, runtime_scope
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
@@ -192,14 +192,9 @@ def ensure_tokenizer(cfg: AblateConfig) -> Path:
     arms = cfg.tokenizer.sample_from or [cfg.baseline]
     paths = [p for a in arms for p in cfg.arm_paths(a)]
     log.info("training the shared tokenizer (vocab %d) on %s", cfg.tokenizer.vocab_size, arms)
-    tmp = out.with_name(".tokenizer.tmp")
-    train_tokenizer(paths, tmp, vocab_size=cfg.tokenizer.vocab_size, sample_docs=cfg.tokenizer.sample_docs,
-                    seed=cfg.tokenizer.seed, text_field=cfg.text_field)
-    if out.exists():  # a partial dir from an interrupted run
-        import shutil
-
-        shutil.rmtree(out)
-    tmp.rename(out)
+    with atomic_dir(out) as tmp:  # a partial dir from an interrupted run is replaced
+        train_tokenizer(paths, tmp, vocab_size=cfg.tokenizer.vocab_size, sample_docs=cfg.tokenizer.sample_docs,
+                        seed=cfg.tokenizer.seed, text_field=cfg.text_field)
     return out
 
 

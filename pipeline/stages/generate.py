@@ -48,7 +48,7 @@ from pipeline.shard import quarantine_table
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
 from pipeline.stages.base import DocJob, StageResult, finish, plan_inputs, run_chain
 from pipeline.stages.decontaminate import DecontamSection, decontaminate_shards
-from pipeline.stages.dedupe import _dedupe_sub
+from pipeline.stages.dedupe import dedupe_sub
 
 USAGE_KEYS = ("requests", "cache_hits", "sent", "prompt_tokens", "completion_tokens", "retries", "generate_s")
 
@@ -319,7 +319,7 @@ def run_generate(job: GenerateJob, ctx: RunContext) -> dict | list:
     root = Layout.standalone(job.output, "generate")
     steps: list[tuple] = [("generate", generation_shards, job.generate, job.resources, False)]
     if job.dedupe is not None:
-        steps.append(("dedupe", _dedupe_sub, job.dedupe, Resources(), True))
+        steps.append(("dedupe", dedupe_sub, job.dedupe, Resources(), True))
     if job.decontaminate is not None:
         steps.append(("decontaminate", decontaminate_shards, job.decontaminate, Resources(), False))
     result = run_chain("generate", steps, files, root, ctx.address, job.runtime, ctx.progress, 0, t0)
