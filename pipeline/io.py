@@ -5,7 +5,7 @@ folder written as a whole through `atomic_dir`, so a reader (or a resumed run) n
 (both from `filters.atomic`, the one implementation that `filters/` can use too).
 
 Input expansion rules (`expand_inputs`), the same for every stage:
-- a file is taken as it is; its name must end in a document suffix (`pipeline.readers.ALL_SUFFIXES`);
+- a file is taken as it is; its name must end in a document suffix (`pipeline.formats.ALL_SUFFIXES`);
 - a `datasets` `save_to_disk` folder (`dataset_info.json` + `state.json`, or `dataset_dict.json`) is one input;
 - an assay stage output (a folder with `manifest.json` and `data/`) means its `data/` only, never `rejects/`,
   `quarantine/`, `work/`, `stats/` or side files;
@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from filters.atomic import atomic_dir, atomic_path  # noqa: F401  (re-exported: the one implementation)
 from pipeline.errors import UserError
+from pipeline.formats import ALL_SUFFIXES, is_hf_dataset_dir  # noqa: F401  (is_hf_dataset_dir: re-exported)
 
 URL_SCHEMES = ("s3://", "gs://", "gcs://", "file://", "hdfs://", "abfs://", "az://", "http://", "https://", "memory://")
 
@@ -90,13 +91,6 @@ def unify_parquet_dir(folder: str | os.PathLike) -> int:
 STAGE_SUBDIRS = ("data", "rejects", "quarantine", "work", "stats")
 
 
-def is_hf_dataset_dir(path: str) -> bool:
-    """A folder written by `datasets`' `save_to_disk` (a Dataset or a DatasetDict)."""
-    return os.path.isdir(path) and (
-        os.path.exists(os.path.join(path, "dataset_dict.json"))
-        or (os.path.exists(os.path.join(path, "dataset_info.json")) and os.path.exists(os.path.join(path, "state.json"))))
-
-
 def is_stage_output(path: str) -> bool:
     """A folder written by an assay stage: `manifest.json` (or a run record) next to `data/`."""
     return os.path.isdir(os.path.join(path, "data")) and (
@@ -138,8 +132,6 @@ def expand_inputs(paths: list[str] | str, suffixes: tuple[str, ...] | None = Non
 
 
 def expand(paths: list[str] | str, suffixes: tuple[str, ...] | None = None, allow_empty: bool = False) -> Expansion:
-    from pipeline.readers import ALL_SUFFIXES
-
     suffixes = suffixes or ALL_SUFFIXES
     if isinstance(paths, (str, Path)):
         paths = [str(paths)]

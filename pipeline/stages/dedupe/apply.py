@@ -20,20 +20,20 @@ from pipeline.stages.dedupe.tables import range_files, range_index, read_node_ra
 
 def run(r: DedupeRun) -> dict:
     t0 = time.perf_counter()
-    lay = {k: str(v) for k, v in r.layout.__dict__.items()}
+    lay = r.layout.to_dict()
     decs = range_index(r.work / "decisions")
     params = index_params(r.cfg)
     index_dir = str(r.cfg.index_out) if r.cfg.index_out else None
     todo = [{**p, "layout": lay, "dec_files": range_files(decs, p["offset"], p["offset"] + p["rows"]), "sig": s,
              "params": params, "index_dir": index_dir}
             for p, s in zip(r.shards, r.sig_files) if not r.layout.stats_file(p["name"]).exists()]
-    map_tasks(filter_shard, todo, r.executor, r.resources, r.progress, r.label("filter"))
+    map_tasks(filter_shard, todo, r.env, r.resources, r.label("filter"))
     return r.timing(t0)
 
 
 def filter_shard(task: dict) -> dict:
     """Kept rows, rejects, optional index rows and (last) stats of one shard."""
-    layout = Layout(**{k: Path(v) if k not in ("stage", "prefix") else v for k, v in task["layout"].items()})
+    layout = Layout.from_dict(task["layout"])
     path, lo, name = task["path"], int(task["offset"]), task["name"]
     table = pq.read_table(path)
     n = table.num_rows

@@ -26,7 +26,7 @@ def run(r: DedupeRun) -> dict:
             memory_components(edges, out, ranges)
         else:
             parts = max(1, -(-2 * r.edges // r.cfg.shuffle_rows_per_partition))
-            rounds = distributed_components(edges, out, parts, ranges, r.execute)
+            rounds = distributed_components(edges, out, parts, ranges, r)
     r.say(f"components: {algo}")
     return r.timing(t0, algorithm=algo, rounds=rounds)
 
@@ -40,29 +40,31 @@ def memory_components(edges_dir: Path, out_dir: Path, ranges: NodeRanges) -> Non
     write_ranges_local({"node": nodes, "label": labels}, ranges, COMPONENT_SCHEMA, out_dir)
 
 
-def distributed_components(edges_dir: Path, out_dir: Path, parts: int, ranges: NodeRanges, execute,
+def distributed_components(edges_dir: Path, out_dir: Path, parts: int, ranges: NodeRanges, r: DedupeRun,
                            max_rounds: int = 100) -> int:
-    """Large-star / small-star on Ray Data until the edge set stops changing; writes (node, label)."""
+    """Large-star / small-star on Ray Data until the edge set stops changing; writes (node, label) (`r`: the run's
+    watchdog over the groupings)."""
     import ray.data
 
-    ds = ray.data.read_parquet(str(edges_dir)).map_batches(kernels.both_ways, fn_kwargs={"parts": parts},
+    execute = r.execute
+    ds = ray.data.read_parquet(str(edges_dir)).map_batches(r.task(kernels.both_ways), fn_kwargs={"parts": parts},
                                                            batch_format="numpy", **RAY_TASK_RETRIES)
     prev = None
     for rnd in range(1, max_rounds + 1):
         for kind in ("large", "small"):
             ds = ds.groupby("part", num_partitions=parts).map_groups(
-                kernels.star_round, fn_kwargs={"kind": kind, "parts": parts}, batch_format="numpy",
+                r.task(kernels.star_round), fn_kwargs={"kind": kind, "parts": parts}, batch_format="numpy",
                 **RAY_TASK_RETRIES)
         ds = execute(ds)
         # A round's output multiset is a function of its input set, so equal fingerprints in two consecutive
         # rounds mean the edge set reached its fixed point (the star forest).
-        fps = execute(ds.map_batches(kernels.fingerprint, batch_size=None, batch_format="numpy"),
+        fps = execute(ds.map_batches(r.task(kernels.fingerprint), batch_size=None, batch_format="numpy"),
                       lambda d: d.take_all())
         cur = (sum(int(r["n"]) for r in fps), sum((int(r["hi"]) << 32) + int(r["lo"]) for r in fps) % (1 << 64))
         if cur == prev:
             write_ranges_ray(ds.groupby("part", num_partitions=parts).map_groups(
-                kernels.labels, batch_format="numpy", **RAY_TASK_RETRIES), ranges, COMPONENT_SCHEMA, out_dir,
-                execute)
+                r.task(kernels.labels), batch_format="numpy", **RAY_TASK_RETRIES), ranges, COMPONENT_SCHEMA, out_dir,
+                r)
             return rnd
         prev = cur
     raise RuntimeError(f"distributed components did not converge in {max_rounds} rounds")

@@ -28,7 +28,7 @@ def run(r: DedupeRun) -> dict:
         sources = [{"path": f, "index": False, "base": 0} for f in r.sig_files] + \
             [{"path": i["path"], "index": True, "base": i["base"]} for i in r.index]
         if r.ray and r.shards:
-            edges_ray(sources, r.cfg, spans, out, r.execute)
+            edges_ray(sources, r.cfg, spans, out, r)
         else:
             edges_local(sources, r.cfg, out)
     r.edges = rows_in_dir(out)
@@ -60,19 +60,20 @@ def edges_local(sources: list[dict], cfg: DedupeConfig, out: Path) -> None:
 
 
 def edges_ray(sources: list[dict], cfg: DedupeConfig, spans: list[tuple[int, int, int]], out: Path,
-              execute) -> None:
-    """The buckets grouping on Ray Data, one grouping per band span, all edges into `out`."""
+              r: DedupeRun) -> None:
+    """The buckets grouping on Ray Data, one grouping per band span, all edges into `out` (`r`: the run's
+    watchdog over the groupings)."""
     import ray.data
 
     def grouping(lo: int, hi: int, parts: int):
         ds = ray.data.from_items(sources, override_num_blocks=len(sources)).map_batches(
-            _band_rows_batch, fn_kwargs={"cfg": cfg, "parts": parts, "span": (lo, hi)}, batch_size=1,
+            r.task(_band_rows_batch), fn_kwargs={"cfg": cfg, "parts": parts, "span": (lo, hi)}, batch_size=1,
             batch_format="numpy", **RAY_TASK_RETRIES)
         return ds.groupby("part", num_partitions=parts).map_groups(
-            kernels.partition_edges, fn_kwargs={"threshold": cfg.threshold if cfg.verify else None},
+            r.task(kernels.partition_edges), fn_kwargs={"threshold": cfg.threshold if cfg.verify else None},
             batch_format="numpy", **RAY_TASK_RETRIES)
 
-    write_ds_dir((grouping(*span) for span in spans), out, execute)
+    write_ds_dir((grouping(*span) for span in spans), out, r.execute)
 
 
 def _band_rows_batch(batch: dict, cfg: DedupeConfig, parts: int, span: tuple[int, int]) -> dict:

@@ -34,8 +34,7 @@ def run(r: DedupeRun) -> dict:
         n_comp = rows_in_dir(comp_dir)
         ranges = NodeRanges(r.node_lo, r.total, n_comp)
         if r.ray and sources:
-            keepers_ray(sources, use_quality, max(1, -(-n_comp // r.cfg.shuffle_rows_per_partition)), ranges, out,
-                        r.execute)
+            keepers_ray(sources, use_quality, max(1, -(-n_comp // r.cfg.shuffle_rows_per_partition)), ranges, out, r)
         else:
             keepers_local(sources, use_quality, ranges, out)
     return r.timing(t0)
@@ -80,11 +79,12 @@ def keepers_local(sources: list[dict], use_quality: bool, ranges: NodeRanges, ou
     write_ranges_local(d, ranges, DECISION_SCHEMA, out)
 
 
-def keepers_ray(sources: list[dict], use_quality: bool, parts: int, ranges: NodeRanges, out: Path, execute) -> None:
+def keepers_ray(sources: list[dict], use_quality: bool, parts: int, ranges: NodeRanges, out: Path,
+                r: DedupeRun) -> None:
     import ray.data
 
     ds = ray.data.from_items(sources, override_num_blocks=len(sources)).map_batches(
-        _members_batch, fn_kwargs={"parts": parts}, batch_size=1, batch_format="numpy", **RAY_TASK_RETRIES)
-    ds = ds.groupby("part", num_partitions=parts).map_groups(kernels.keepers, fn_kwargs={"use_quality": use_quality},
+        r.task(_members_batch), fn_kwargs={"parts": parts}, batch_size=1, batch_format="numpy", **RAY_TASK_RETRIES)
+    ds = ds.groupby("part", num_partitions=parts).map_groups(r.task(kernels.keepers), fn_kwargs={"use_quality": use_quality},
                                                              batch_format="numpy", **RAY_TASK_RETRIES)
-    write_ranges_ray(ds, ranges, DECISION_SCHEMA, out, execute)
+    write_ranges_ray(ds, ranges, DECISION_SCHEMA, out, r)

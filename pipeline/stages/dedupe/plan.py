@@ -17,7 +17,7 @@ from filters.dedupe.config import DedupeConfig
 from filters.dedupe.index import index_params, load_index
 from pipeline.errors import UserError
 from pipeline.progress import log
-from pipeline.runner import Layout, Resources, run_shards, sum_counts, sum_steps
+from pipeline.runner import Groupings, Layout, Resources, RunEnv, run_shards, sum_counts, sum_steps
 from pipeline.schema import shard_name
 from pipeline.shard import DocShardWorker
 from pipeline.stages.base import IngestConfig, StageResult
@@ -35,15 +35,15 @@ class DedupeRun:
     layout: Layout
     cfg: DedupeConfig
     resources: Resources
-    executor: str
-    progress: bool
+    env: RunEnv
     shards: list[dict]                               # {"i", "path", "offset", "rows", "name"}
     index: list[dict] = field(default_factory=list)  # an earlier run's index files: {"path", "base", "rows"}
     edges: int = 0
+    groupings: Groupings | None = None
 
     @property
     def ray(self) -> bool:
-        return self.executor == "ray"
+        return self.env.ray
 
     @property
     def work(self) -> Path:
@@ -66,16 +66,29 @@ class DedupeRun:
         return f"{self.layout.stage}: {step}"
 
     def say(self, msg: str) -> None:
-        if self.progress:
+        if self.env.progress:
             log(msg, stage=self.layout.stage)
 
     def timing(self, t0: float, **extra) -> dict:
         """A step's entry in the manifest's `steps`: wall time, documents, what else it reports."""
         return {"wall_s": time.perf_counter() - t0, "docs": self.total, **extra}
 
+    def task(self, fn):
+        """A function of a Ray Data grouping, wrapped so the watchdog sees its tasks start and finish."""
+        return self._groupings().task(fn)
+
     def execute(self, ds, action=None):
-        """Run a Ray Data grouping (`action(ds)`, default: materialize it)."""
-        return (action or (lambda d: d.materialize()))(ds)
+        """Run a Ray Data grouping (`action(ds)`, default: materialize it) under the run's watchdog."""
+        return self._groupings().run(ds, action)
+
+    def _groupings(self) -> Groupings:
+        if self.groupings is None:
+            self.groupings = Groupings(self.env, self.label("groupings"))
+        return self.groupings
+
+    def close(self) -> None:
+        if self.groupings is not None:
+            self.groupings.close()
 
 
 def is_doc_shard(path: str, reader) -> bool:
@@ -113,8 +126,8 @@ def ingest_worker(layout: Layout, cfg: IngestConfig) -> DocShardWorker:
     return DocShardWorker(layout, cfg.reader, list, "annotate", cfg.extraction)
 
 
-def ingest(files: list[str], layout: Layout, cfg: IngestConfig, resources: Resources, executor: str,
-           progress: bool) -> tuple[list[str], StageResult | None]:
+def ingest(files: list[str], layout: Layout, cfg: IngestConfig, resources: Resources,
+           env: RunEnv) -> tuple[list[str], StageResult | None]:
     """Inputs that are not Parquet document shards read and extracted into Parquet by the shared shard worker
     (with the usual quarantine and `no_text` accounting): (every input as a document shard, the pass's result)."""
     direct = [f for f in files if is_doc_shard(f, cfg.reader)]
@@ -124,8 +137,7 @@ def ingest(files: list[str], layout: Layout, cfg: IngestConfig, resources: Resou
     il = Layout(layout.root, f"{layout.stage}-ingest", layout.work / "ingest" / "data", layout.rejects,
                 layout.quarantine, layout.root / "stats" / f"{layout.stage}-ingest", layout.work / "ingest",
                 layout.work / "ingest" / "manifest.json", f"{layout.prefix}ingest-")
-    stats = run_shards(other, il, functools.partial(ingest_worker, il, cfg), resources, executor, progress,
-                       f"{layout.stage}: ingest")
+    stats = run_shards(other, il, functools.partial(ingest_worker, il, cfg), env, resources, f"{layout.stage}: ingest")
     return direct + [str(il.data / f"{s['shard']}.parquet") for s in stats], \
         StageResult("ingest", sum_counts(stats), sum_steps(stats))
 

@@ -23,7 +23,7 @@ def run(r: DedupeRun) -> dict:
     todo = [{"path": p["path"], "offset": p["offset"], "out": s, "cfg": r.cfg.model_dump_json()}
             for p, s in zip(r.shards, r.sig_files) if not Path(s).exists()]
     r.say(f"signatures: {len(r.shards) - len(todo)}/{len(r.shards)} shards cached, {len(todo)} to do")
-    map_tasks(signature_shard, todo, r.executor, r.resources, r.progress, r.label("signatures"))
+    map_tasks(signature_shard, todo, r.env, r.resources, r.label("signatures"))
     return r.timing(t0)
 
 

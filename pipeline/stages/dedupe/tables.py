@@ -92,12 +92,13 @@ def write_ranges_local(cols: dict, ranges: NodeRanges, schema: pa.Schema, final:
             _write_range({**{k: np.asarray(v)[sel] for k, v in cols.items()}, "_range": part[sel]}, str(tmp), schema)
 
 
-def write_ranges_ray(ds, ranges: NodeRanges, schema: pa.Schema, final: Path, execute) -> None:
-    """`execute(ds)`: runs the grouping (under the run's watchdog)."""
+def write_ranges_ray(ds, ranges: NodeRanges, schema: pa.Schema, final: Path, run) -> None:
+    """`run`: the dedupe run, whose watchdog covers the grouping (`run.task`, `run.execute`)."""
     with atomic_dir(final) as tmp:
-        ds = ds.map_batches(_add_range, fn_kwargs={"ranges": ranges}, batch_format="numpy", **RAY_TASK_RETRIES)
-        execute(ds.groupby("_range", num_partitions=ranges.n).map_groups(
-            _write_range, fn_kwargs={"out": str(tmp), "schema": schema}, batch_format="numpy", **RAY_TASK_RETRIES))
+        ds = ds.map_batches(run.task(_add_range), fn_kwargs={"ranges": ranges}, batch_format="numpy",
+                            **RAY_TASK_RETRIES)
+        run.execute(ds.groupby("_range", num_partitions=ranges.n).map_groups(
+            run.task(_write_range), fn_kwargs={"out": str(tmp), "schema": schema}, batch_format="numpy", **RAY_TASK_RETRIES))
 
 
 def range_index(folder: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
