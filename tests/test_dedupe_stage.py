@@ -198,7 +198,7 @@ def test_worker_killed_in_signatures_then_job_resumed(base_run, ray_address, tmp
     ray.shutdown()
     ray.init(address=ray_address, runtime_env={"env_vars": {
         "PYTHONPATH": f"{CRASH_DIR}{os.pathsep}{Path(__file__).parent.parent}",
-        "ASSAY_CRASH_ONCE": f"pipeline.stages.dedupe:signature_shard:{marker}"}})
+        "ASSAY_CRASH_ONCE": f"pipeline.stages.dedupe.signatures:signature_shard:{marker}"}})
     try:
         out = tmp_path / "out"
         dedupe([root / "in"], out, RunContext(address=ray_address, progress=False))
