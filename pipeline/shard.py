@@ -29,7 +29,7 @@ from pipeline.io import open_binary, write_parquet_atomic
 from pipeline.readers import read_path
 from pipeline.readers.options import ReaderOptions
 from pipeline.runner import Layout, Timer, shard_stats, write_shard_stats
-from pipeline.schema import BASE_COLUMNS, QUARANTINE_SCHEMA, Bad, Doc
+from pipeline.schema import BASE_COLUMNS, Bad, Doc, quarantine_table
 
 Mode = Literal["filter", "annotate", "redecide"]
 
@@ -244,7 +244,3 @@ def concat(parts: list[pa.Table], with_reason: bool) -> pa.Table:
         return pa.schema(fields).empty_table()
     return pa.concat_tables(parts, promote_options="default")
 
-
-def quarantine_table(rows: list[Bad]) -> pa.Table:
-    return pa.Table.from_pylist([{"file": b.file, "offset": int(b.offset), "record_id": b.record_id,
-                                  "reason": b.reason, "error": b.error} for b in rows], schema=QUARANTINE_SCHEMA)

@@ -1,5 +1,8 @@
 """Joint Chinchilla fits across data arms, with parameters shared where the data cannot tell arms apart.
 
+Over 400 lines: the joint model, its parameter layout, the fit and its bootstrap share one parameter vector
+and are read together.
+
 Model: arm k has L_k(N, D) = E_k + A_k / N^alpha_k + B_k / D'^beta_k, fitted in log space with the LSE
 parameterisation of `pipeline.scaling.fit` (a = log A, b = log B, e = log E).  Any subset of {alpha, beta, E}
 is shared (one value for all arms); A and B are always per arm.  D' is the effective data of

@@ -17,7 +17,7 @@ from pipeline.manifest import StageCounts, check_conservation, write_manifest
 from pipeline.progress import log
 from pipeline.readers import check_input
 from pipeline.readers.options import ReaderOptions
-from pipeline.runner import Layout, Resources, Runtime, choose_executor
+from pipeline.runner import Layout, Resources, RunEnv, Runtime
 from pipeline.summary import print_summary, write_dataset_card
 
 INPUTS_FIELD = Field(..., min_length=1, description="files, directories, globs or fsspec URLs")
@@ -49,7 +49,7 @@ class SubStage:
     default, and its run function over planned input files."""
     name: str
     config: type[BaseModel]
-    run: Callable[..., "StageResult"]  # (files, layout, cfg, resources, executor, progress) -> StageResult
+    run: Callable[..., "StageResult"]  # (files, layout, cfg, resources, env) -> StageResult
     default_on: bool = True
     memory_bound: bool = False
 
@@ -84,13 +84,9 @@ def plan_inputs(inputs: list[str], reader: ReaderOptions | None = None, suffixes
     return exp.files
 
 
-def executor_for(job: DocJob, address: str | None, docs_estimate: int = 0, memory_bound: bool = False) -> str:
-    ex = choose_executor(job.runtime, address, docs_estimate, memory_bound)
-    if ex == "ray":
-        from pipeline.ray_env import init_ray
-
-        init_ray(address)
-    return ex
+def run_env(job: DocJob, ctx, docs_estimate: int = 0, memory_bound: bool = False) -> RunEnv:
+    """The run's environment, built once from the job's runtime settings and the command's context."""
+    return RunEnv.start(job.runtime, ctx.address, ctx.progress, docs_estimate, memory_bound)
 
 
 def finish(layout: Layout, result: StageResult, config: dict, t0: float, *, card: bool = True,
@@ -129,21 +125,15 @@ def merge_results(stage: str, parts: list[StageResult]) -> StageResult:
 
 
 def run_chain(stage: str, steps: list[tuple[str, Callable, Any, Resources, bool]], files: list[str], root: Layout,
-              address: str | None, runtime: Runtime, progress: bool, estimate: int, t0: float) -> StageResult:
+              env: RunEnv, estimate: int, t0: float) -> StageResult:
     """Run sub-stages in order into one output: each reads what the one before it kept (`work/<name>/data/`), the
     last writes `data/`; all share `rejects/` and `quarantine/`; each keeps its manifest under `work/<name>/`.
-    `steps`: (name, run(files, layout, cfg, resources, executor, progress), cfg, resources, memory_bound)."""
-    from pipeline.runner import choose_executor
-
+    `steps`: (name, run(files, layout, cfg, resources, env), cfg, resources, memory_bound); each sub-stage runs on
+    the executor `env.choose` gives it."""
     parts, current = [], files
     for i, (name, run, cfg, resources, memory_bound) in enumerate(steps):
         layout = root.in_chain(name, last=i == len(steps) - 1)
-        executor = choose_executor(runtime, address, estimate, memory_bound)
-        if executor == "ray":
-            from pipeline.ray_env import init_ray
-
-            init_ray(address)
-        result = run(current, layout, cfg, resources, executor, progress)
+        result = run(current, layout, cfg, resources, env.choose(estimate, memory_bound))
         finish(layout, result, cfg.model_dump(mode="json"), t0, card=False, summary=False)
         parts.append(result)
         current = sorted(str(p) for p in layout.data.glob("*.parquet"))

@@ -30,11 +30,10 @@ from pipeline.io import write_json_atomic
 from pipeline.manifest import StageCounts
 from pipeline.progress import log
 from pipeline.readers.options import ReaderOptions
-from pipeline.runner import Layout, Resources, map_tasks, run_shards, runtime_scope, sum_counts, sum_steps
+from pipeline.runner import Layout, Resources, RunEnv, map_tasks, run_shards, shard_extras, sum_counts, sum_steps
 from pipeline.shard import DocShardWorker
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
-from pipeline.stages.base import (DocJob, StageResult, SubStage, executor_for, finish, plan_inputs,
-                                  register_substage)
+from pipeline.stages.base import DocJob, StageResult, SubStage, finish, plan_inputs, register_substage, run_env
 
 HIST_FILE = "quality_histogram.json"
 
@@ -122,42 +121,41 @@ def write_histogram(root: Path, hist: ScoreHistogram, threshold: float | None, k
     return {k: v for k, v in doc.items() if k != "histogram"}
 
 
-def classify_shards(files: list[str], layout: Layout, cfg: ClassifyConfig, resources: Resources, executor: str,
-                    progress: bool) -> StageResult:
+def classify_shards(files: list[str], layout: Layout, cfg: ClassifyConfig, resources: Resources,
+                    env: RunEnv) -> StageResult:
     """Score, merge the histograms, and (with keep_top or threshold) re-decide from the scores."""
     model = str(check_model(cfg))
     base = QualityConfig(model=model, label=cfg.label)
     if cfg.keep_top is None and cfg.threshold is None:  # annotate: every document kept with its score
-        stats = run_shards(files, layout, functools.partial(quality_worker, layout, cfg, base, "annotate"),
-                           resources, executor, progress, "classify")
+        stats = run_shards(files, layout, functools.partial(quality_worker, layout, cfg, base, "annotate"), env,
+                           resources, "classify")
         hist = merged_histogram(stats, cfg.bins)
         extra = write_histogram(layout.root, hist, None, None)
-        return StageResult("classify", sum_counts(stats), sum_steps(stats), {"quality": extra})
+        return StageResult("classify", sum_counts(stats), sum_steps(stats), shard_extras(stats, quality=extra))
     # pass 1: score into work/, pass 2: decide from the stored column
     scored = Layout(layout.root, f"{layout.stage}-score", layout.work / "scored", layout.rejects, layout.quarantine,
                     layout.root / "stats" / f"{layout.stage}-score", layout.work, layout.work / "score.json",
                     f"{layout.prefix}score-")
-    s1 = run_shards(files, scored, functools.partial(quality_worker, scored, cfg, base, "annotate"), resources,
-                    executor, progress, "classify: score")
+    s1 = run_shards(files, scored, functools.partial(quality_worker, scored, cfg, base, "annotate"), env, resources,
+                    "classify: score")
     hist = merged_histogram(s1, cfg.bins)
     threshold = cfg.threshold if cfg.threshold is not None else hist.threshold_for_top(cfg.keep_top)
-    if progress:
+    if env.progress:
         log(f"threshold {threshold:.6f} keeps {hist.share_above(threshold):.2%} of {hist.n} scored documents",
             stage=layout.stage)
     extra = write_histogram(layout.root, hist, threshold, cfg.keep_top)
     decide = QualityConfig(model=model, label=cfg.label, threshold=threshold)
     scored_files = [str(scored.data / f"{s['shard']}.parquet") for s in s1]
-    s2 = run_shards(scored_files, layout, functools.partial(quality_worker, layout, cfg, decide, "redecide"),
-                    resources, executor, progress, "classify: decide")
+    s2 = run_shards(scored_files, layout, functools.partial(quality_worker, layout, cfg, decide, "redecide"), env,
+                    resources, "classify: decide")
     c1, c2 = sum_counts(s1), sum_counts(s2)
     counts = StageCounts(c1.input, c2.kept, StageCounts(0, 0, c1.removed).add(StageCounts(0, 0, c2.removed)).removed,
                          c1.quarantined)
     steps = {**{f"score.{k}": v for k, v in sum_steps(s1).items()},
              **{f"decide.{k}": v for k, v in sum_steps(s2).items()}}
-    return StageResult("classify", counts, steps, {"quality": extra})
+    return StageResult("classify", counts, steps, shard_extras(s1, quality=extra))
 
 
-@runtime_scope
 def run_classify(job: ClassifyJob, ctx: RunContext) -> dict:
     t0 = time.perf_counter()
     check_model(job.classify)
@@ -165,14 +163,13 @@ def run_classify(job: ClassifyJob, ctx: RunContext) -> dict:
     model_file = job.classify.model_file()
     prepare_output(job.output, "classify", semantic_config(job), files + [str(model_file)], ctx.overwrite)
     layout = Layout.standalone(job.output, "classify")
-    result = classify_shards(files, layout, job.classify, job.resources, executor_for(job, ctx.address),
-                             ctx.progress)
+    result = classify_shards(files, layout, job.classify, job.resources, run_env(job, ctx))
     return finish(layout, result, job.model_dump(mode="json"), t0)
 
 
-def histogram_of_files(files: list[str], bins: int, executor: str, resources: Resources) -> ScoreHistogram:
+def histogram_of_files(files: list[str], bins: int, env: RunEnv, resources: Resources) -> ScoreHistogram:
     """The global histogram of the `quality_score` column of scored Parquet files (one task per file)."""
-    parts = map_tasks(_file_histogram, [{"path": f, "bins": bins} for f in files], executor, resources)
+    parts = map_tasks(_file_histogram, [{"path": f, "bins": bins} for f in files], env.quiet(), resources)
     return ScoreHistogram.merged([ScoreHistogram.from_dict(p) for p in parts], bins=bins)
 
 

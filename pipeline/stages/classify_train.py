@@ -30,7 +30,6 @@ from pipeline.errors import UserError
 from pipeline.extract import ExtractionConfig
 from pipeline.progress import log
 from pipeline.readers.options import ReaderOptions
-from pipeline.runner import runtime_scope
 from pipeline.stage import Opt, RunContext, StageSpec, check_writable_parent, prepare_output, register
 from pipeline.stages.base import iter_docs, plan_inputs
 
@@ -111,7 +110,6 @@ def embedded_reference(docs: int, seed: int) -> tuple[list[str], list[str], dict
     return pos, neg, sources
 
 
-@runtime_scope
 def run_train_classifier(job: TrainClassifierJob, ctx: RunContext) -> dict:
     from filters.quality_train import TrainingFailed, train_from_scores, train_quality_classifier
 
@@ -207,7 +205,6 @@ class EvaluateClassifierJob(BaseModel):
         return data
 
 
-@runtime_scope
 def run_evaluate_classifier(job: EvaluateClassifierJob, ctx: RunContext) -> dict:
     import numpy as np
 

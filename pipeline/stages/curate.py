@@ -14,11 +14,11 @@ from typing import Optional
 
 from pydantic import ConfigDict, Field, create_model, model_validator
 
-from pipeline.runner import Layout, Resources, runtime_scope
+from pipeline.runner import Layout, Resources, RunEnv
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
 from pipeline.stages.base import SUBSTAGES, DocJob, finish, plan_inputs, run_chain
 from pipeline.stages.dedupe import estimate_docs
-from pipeline.stages.filter import FILTER_OPTIONS, _prefixed
+from pipeline.stages.filter import FILTER_OPTIONS, prefixed_options
 
 
 class _CurateBase(DocJob):
@@ -53,7 +53,6 @@ CurateJob = create_model("CurateJob", __base__=_CurateBase, __doc__="`assay cura
                          **{name: _section(name) for name in SUBSTAGES})
 
 
-@runtime_scope
 def run_curate(job, ctx: RunContext) -> dict:
     t0 = time.perf_counter()
     chain = job.enabled()
@@ -64,7 +63,8 @@ def run_curate(job, ctx: RunContext) -> dict:
     root = Layout.standalone(job.output, "curate")
     steps = [(name, SUBSTAGES[name].run, getattr(job, name), job.stage_resources.get(name, job.resources),
               SUBSTAGES[name].memory_bound) for name in chain]
-    result = run_chain("curate", steps, files, root, ctx.address, job.runtime, ctx.progress, estimate_docs(files), t0)
+    env = RunEnv(runtime=job.runtime, progress=ctx.progress, address=ctx.address)
+    result = run_chain("curate", steps, files, root, env, estimate_docs(files), t0)
     return finish(root, result, job.model_dump(mode="json"), t0)
 
 
@@ -80,5 +80,5 @@ register(StageSpec(
     name="curate", job=CurateJob, run=run_curate,
     help="Curate a corpus: a chain of sub-stages (default: filter -> dedupe; add a classify: section for the "
          "quality classifier) into one output with one conservation check.",
-    options=_prefixed(FILTER_OPTIONS, "filter") + _switches(),
+    options=prefixed_options(FILTER_OPTIONS, "filter") + _switches(),
 ))

@@ -19,10 +19,10 @@ from filters.decontam import DecontamConfig, Decontaminator, EvalIndex
 from pipeline.errors import UserError
 from pipeline.extract import ExtractionConfig
 from pipeline.readers.options import ReaderOptions
-from pipeline.runner import Layout, Resources, run_shards, runtime_scope, sum_counts, sum_steps
+from pipeline.runner import Layout, Resources, RunEnv, run_shards, shard_extras, sum_counts, sum_steps
 from pipeline.shard import DocShardWorker
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
-from pipeline.stages.base import DocJob, StageResult, executor_for, finish, iter_docs, plan_inputs
+from pipeline.stages.base import DocJob, StageResult, finish, iter_docs, plan_inputs, run_env
 
 
 class DecontamSection(DecontamConfig):
@@ -56,21 +56,19 @@ def decontam_worker(layout: Layout, cfg: DecontamSection) -> DocShardWorker:
 
 
 def decontaminate_shards(files: list[str], layout: Layout, cfg: DecontamSection, resources: Resources,
-                         executor: str, progress: bool) -> StageResult:
-    stats = run_shards(files, layout, functools.partial(decontam_worker, layout, cfg), resources, executor, progress,
+                         env: RunEnv) -> StageResult:
+    stats = run_shards(files, layout, functools.partial(decontam_worker, layout, cfg), env, resources,
                        "decontaminate")
-    return StageResult("decontaminate", sum_counts(stats), sum_steps(stats), {"against": cfg.against})
+    return StageResult("decontaminate", sum_counts(stats), sum_steps(stats), shard_extras(stats, against=cfg.against))
 
 
-@runtime_scope
 def run_decontaminate(job: DecontaminateJob, ctx: RunContext) -> dict:
     t0 = time.perf_counter()
     files = plan_inputs(job.inputs, job.decontaminate.reader)
     against = plan_inputs(job.decontaminate.against, ReaderOptions(text_field=job.decontaminate.eval_field))
     prepare_output(job.output, "decontaminate", semantic_config(job), files + against, ctx.overwrite)
     layout = Layout.standalone(job.output, "decontaminate")
-    result = decontaminate_shards(files, layout, job.decontaminate, job.resources, executor_for(job, ctx.address),
-                                  ctx.progress)
+    result = decontaminate_shards(files, layout, job.decontaminate, job.resources, run_env(job, ctx))
     return finish(layout, result, job.model_dump(mode="json"), t0)
 
 

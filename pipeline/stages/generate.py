@@ -41,14 +41,13 @@ from pipeline.manifest import StageCounts
 from pipeline.progress import log
 from pipeline.readers import read_path
 from pipeline.readers.options import ReaderOptions
-from pipeline.runner import (Layout, Resources, run_shards, runtime_scope, shard_stats, sum_counts, sum_steps,
+from pipeline.runner import (Layout, Resources, RunEnv, run_shards, shard_stats, sum_counts, sum_steps,
                              write_shard_stats)
-from pipeline.schema import Bad
-from pipeline.shard import quarantine_table
+from pipeline.schema import Bad, quarantine_table
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
 from pipeline.stages.base import DocJob, StageResult, finish, plan_inputs, run_chain
 from pipeline.stages.decontaminate import DecontamSection, decontaminate_shards
-from pipeline.stages.dedupe import _dedupe_sub
+from pipeline.stages.dedupe import dedupe_sub
 
 USAGE_KEYS = ("requests", "cache_hits", "sent", "prompt_tokens", "completion_tokens", "retries", "generate_s")
 
@@ -248,8 +247,8 @@ def generate_worker(layout: Layout, cfg: GenerateConfig, cache_dir: str) -> Gene
     return GenerateWorker(layout, cfg, cache_dir)
 
 
-def generation_shards(files: list[str], layout: Layout, cfg: GenerateConfig, resources: Resources, executor: str,
-                      progress: bool) -> StageResult:
+def generation_shards(files: list[str], layout: Layout, cfg: GenerateConfig, resources: Resources,
+                      env: RunEnv) -> StageResult:
     cache_dir = cfg.cache or str(layout.root / "work" / "generate" / "cache")
     factory = functools.partial(generate_worker, layout, cfg, cache_dir)
     if cfg.teacher.kind == "vllm-ray":  # dataset-level: one worker in the driver, one pipeline per round
@@ -261,7 +260,7 @@ def generation_shards(files: list[str], layout: Layout, cfg: GenerateConfig, res
             worker.close()
         stats = [json.loads(layout.stats_file(s).read_text()) for _, s in _shards(files)]
     else:
-        stats = run_shards(files, layout, factory, resources, executor, progress, "generate")
+        stats = run_shards(files, layout, factory, env, resources, "generate")
     usage: Counter = Counter()
     reasons: Counter = Counter()
     for s in stats:
@@ -307,7 +306,6 @@ def dry_run(job: GenerateJob, n: int = 3) -> list[Request]:
     return shown[:n]
 
 
-@runtime_scope
 def run_generate(job: GenerateJob, ctx: RunContext) -> dict | list:
     if job.dry_run:
         return dry_run(job)
@@ -319,10 +317,11 @@ def run_generate(job: GenerateJob, ctx: RunContext) -> dict | list:
     root = Layout.standalone(job.output, "generate")
     steps: list[tuple] = [("generate", generation_shards, job.generate, job.resources, False)]
     if job.dedupe is not None:
-        steps.append(("dedupe", _dedupe_sub, job.dedupe, Resources(), True))
+        steps.append(("dedupe", dedupe_sub, job.dedupe, Resources(), True))
     if job.decontaminate is not None:
         steps.append(("decontaminate", decontaminate_shards, job.decontaminate, Resources(), False))
-    result = run_chain("generate", steps, files, root, ctx.address, job.runtime, ctx.progress, 0, t0)
+    env = RunEnv(runtime=job.runtime, progress=ctx.progress, address=ctx.address)
+    result = run_chain("generate", steps, files, root, env, 0, t0)
     manifest = finish(root, result, _public_config(job), t0)
     u = manifest["usage"]
     if ctx.progress:
