@@ -2,11 +2,12 @@
 
 Over 400 lines: one extractor whose passes (cut, walk, score, clean) share the tree walk's state.
 
-Measured against trafilatura (as assay configures it) and resiliparse in ``benchmarks/extract.py``; results in
-``benchmarks/RESULTS.md`` ("Extraction (issue 12)"). One lxml parse and one walk over the element tree, no XPath:
+Measured against trafilatura (as assay configures it) and resiliparse on real pages with known text in
+``benchmarks/extract.py --real``; results in ``benchmarks/RESULTS.md`` ("Extraction on real pages"). One lxml parse
+and one walk over the element tree, no XPath:
 
-1. Cut ``<script>``/``<style>`` elements and comments out of the string (one regex pass; on real pages they are
-   most of the bytes), parse with libxml2's HTML parser (which caps nesting at 256 levels, so hostile nesting cannot
+1. Cut ``<script>``/``<style>``/``<svg>``/``<noscript>`` elements and comments out of the string (one regex pass; on
+   real pages they are most of the bytes), parse with libxml2's HTML parser (which caps nesting at 256 levels, so hostile nesting cannot
    blow the stack or run for minutes), drop invisible elements and merge inline formatting in C.
 2. Walk the tree once (``iterwalk``, iterative: no recursion) and cut the text into blocks at block-level elements
    and ``<br>``. Each block keeps its link-text share and the path of block elements above it; an element whose
@@ -17,12 +18,17 @@ Measured against trafilatura (as assay configures it) and resiliparse in ``bench
    level, so page-builder wrappers do not split an article. Then go up while an ancestor adds a lot of good text
    and little else (articles cut into sections by ads).
 4. Inside the container, keep the maximum-sum run of blocks (Kadane) where a block is worth its non-link characters
-   minus 50 (CJK characters count triple), boilerplate-marked or link-heavy blocks cost their length, and the first
-   good block after the ``<h1>`` gets a bonus: this trims bylines, share bars, tag lists and teasers at the edges.
-   Boilerplate-marked and link-heavy blocks inside the run are dropped; the rest is returned, one block a line.
+   minus 20 (CJK characters count triple), boilerplate-marked or link-heavy blocks cost their length, and the first
+   good block after the ``<h1>`` gets a bonus (the run may start there, before the container: a lead in a header
+   box): this trims bylines, share bars, tag lists and teasers at the edges. A stretch of such blocks inside the run
+   costs at most GAP_CAP, whatever its length, and is left out (a chart or an ad box between two parts of an
+   article). Boilerplate-marked and link-heavy blocks inside the run are dropped; the rest is returned, one block a
+   line.
 
 A boilerplate-looking wrapper that holds most of the page's good text (``<form id="aspnetForm">``, a ``<div
-class="content has-sidebar">``) is treated as layout, not boilerplate.
+class="content has-sidebar">``) is treated as layout, not boilerplate; a result with no prose in it is chosen again
+with only the tag/role/visibility marks (class names are hints). Class tokens that name a topic (``category-news``)
+or are atomic CSS (``Bgc($bg-body)``) mark nothing.
 """
 from __future__ import annotations
 
