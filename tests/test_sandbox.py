@@ -79,10 +79,11 @@ def test_attempts_to_switch_the_hook_off_are_forbidden(code):
 def test_the_sandbox_directory_is_private_and_writable():
     code = ("import os\nopen('notes.txt', 'w').write('hi')\nassert open('notes.txt').read() == 'hi'\n"
             "assert os.getcwd() == os.environ['HOME'] == os.environ['TMPDIR']\n"
-            "assert not any(k.endswith(('KEY', 'TOKEN', 'SECRET')) for k in os.environ), sorted(os.environ)\n")
+            "assert not any(k.endswith(('KEY', 'TOKEN', 'SECRET')) for k in os.environ), sorted(os.environ)\n"
+            "def listing():\n    return os.listdir('.')\n")
     os.environ["ASSAY_TEST_SECRET"] = "s3cret"  # must not reach the child
     try:
-        r = run_tests(code, ["import os\nassert os.listdir('.') == ['notes.txt']"], FAST)
+        r = run_tests(code, ["assert listing() == ['notes.txt']"], FAST)
     finally:
         del os.environ["ASSAY_TEST_SECRET"]
     assert r.status == "passed", r
