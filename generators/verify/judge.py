@@ -17,9 +17,10 @@ data: a test that uses it fails, naming the type. Limits: ``MAX_DEPTH`` levels, 
 ``MAX_CHARS`` characters of str/bytes per probe, integers up to ~4,300 digits.
 
 A test is one or more ``assert`` statements (the message after a comma is ignored). Names in a test are either
-**judge names** (the builtins and ``math`` members in `JUDGE_NAMES` / `MATH_NAMES`, always the real ones here, even
-if the code rebinds a name of the same spelling) or **solution names** (bound at the top level of the code:
-functions, classes, assignments, imports). Any other name (``globals``, ``setattr``, ``__import__``, a name the code
+**judge names** (the builtins and ``math`` members in `JUDGE_NAMES` / `MATH_NAMES`: the real ones, evaluated here,
+even when the code rebinds the name by assignment or import, as in ``sorted = lambda xs: ...``) or **solution
+names** (bound at the top level of the code: functions, classes, assignments, imports; a ``def`` or ``class`` named
+like a builtin, ``def sum(a, b)``, is the code's, as Python would have it). Any other name (``globals``, ``setattr``, ``__import__``, a name the code
 never binds) makes the test uncheckable, as do lambdas, comprehensions, assignment expressions and dunder
 attributes: a test cannot mutate what another test sees. Probes are the maximal sub-expressions that involve a
 solution name and that the skeleton cannot take apart: ``f(...)`` (its arguments are evaluated here when they do not
@@ -222,18 +223,21 @@ class TestPlan:
 
 def solution_names(code: str) -> set[str] | None:
     """Names the code binds at its top level (functions, classes, assignments, imports, ``global`` statements);
-    None when the code does not parse."""
+    None when the code does not parse. A judge name is included only when a ``def``/``class`` defines it (rebinding
+    a builtin by assignment does not change what a test's ``sorted`` means)."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     names: set[str] = set()
+    defined: set[str] = set()
 
     def visit(node: ast.AST, top: bool) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 if top:
                     names.add(child.name)
+                    defined.add(child.name)
                 visit(child, False)
             elif isinstance(child, (ast.Import, ast.ImportFrom)) and top:
                 names.update((a.asname or a.name).split(".")[0] for a in child.names if a.name != "*")
@@ -247,7 +251,7 @@ def solution_names(code: str) -> set[str] | None:
                 visit(child, top)
 
     visit(tree, True)
-    return names
+    return {n for n in names if n in defined or (n not in JUDGE_NAMES and n != "math")}
 
 
 def compile_test(test: str, names: set[str]) -> TestPlan:
@@ -270,8 +274,7 @@ class _Splitter:
         self.names, self.probes = names, probes
 
     def involves(self, node: ast.AST) -> bool:
-        return any(isinstance(n, ast.Name) and n.id in self.names and n.id not in JUDGE_NAMES and n.id != "math"
-                   for n in ast.walk(node))
+        return any(isinstance(n, ast.Name) and n.id in self.names for n in ast.walk(node))
 
     def check_plain(self, node: ast.AST) -> None:
         """A sub-tree the skeleton evaluates: only supported syntax and judge names."""
@@ -306,7 +309,7 @@ class _Splitter:
             f = node.func
             math_fn = (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "math"
                        and f.attr in MATH_NAMES)
-            if isinstance(f, ast.Name) and f.id in JUDGE_NAMES or math_fn or (
+            if isinstance(f, ast.Name) and f.id in JUDGE_NAMES and f.id not in self.names or math_fn or (
                     isinstance(f, ast.Attribute) and _is_plain_method(f.attr)):
                 if isinstance(f, ast.Attribute):  # a method of a plain value (the value may be a probe)
                     f.value = self.split(f.value)

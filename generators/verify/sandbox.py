@@ -164,7 +164,7 @@ PRELOAD_SMALL = ("json", "re", "math", "collections", "itertools", "functools", 
 PRELOAD_FULL = PRELOAD_SMALL + (
     "cmath", "collections.abc", "fractions", "decimal", "random", "statistics", "typing", "heapq", "bisect",
     "operator", "datetime", "copy", "textwrap", "unicodedata", "enum", "array", "time", "struct", "numbers",
-    "contextlib", "types", "io", "keyword")
+    "contextlib", "types", "io", "keyword", "hashlib")
 
 
 def _child_payload(jobs: list[dict], tmp: str, limits: SandboxLimits, fd: int, drop: bool, nonce: str) -> bytes:
