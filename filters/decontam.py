@@ -69,11 +69,15 @@ from filters.dedupe.normalize import words as normalized_words
 class DecontamConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool = True
-    ngram: int = Field(10, ge=3, description="word n-gram length of candidate search (10: Cosmopedia, 13: GPT-3)")
-    threshold: float = Field(0.5, gt=0, le=1, description="share of an item's words matched in the region")
+    ngram: int = Field(8, ge=3, description="word n-gram length of the candidate search (a shared n-gram makes a "
+                       "candidate; the decision is the region's)")
+    min_matched_words: int = Field(30, ge=1, description="contaminated: this many words of one item matched in "
+                                   "the region, whatever the lengths of the item and the document")
+    threshold: float = Field(0.5, gt=0, le=1, description="also contaminated: this share of the item's words "
+                             "matched (of its chunk, for items longer than max_item_words)")
+    doc_share: float = Field(0.3, gt=0, le=1, description="also contaminated: the matched words are this share of "
+                             "the document's words")
     min_block: int = Field(3, ge=1, description="shortest run of words that counts as matched")
-    min_matched_words: int | None = Field(50, ge=1, description="also contaminated: this many words of one item "
-                                          "matched (a copied paragraph of a long item); None: share only")
     min_item_words: int = Field(8, ge=1, description="shorter evaluation items are not indexed")
     max_item_words: int = Field(300, ge=20, description="longer items are indexed as overlapping chunks of this "
                                 "many words (stride half of it)")
@@ -90,6 +94,7 @@ class Match:
     hits: int = 0                              # n-gram hits of that item in the document
     region: tuple[int, int] | None = None      # word offsets (normalised words) of the confirmed region
     matched_words: int = 0                     # the item's words inside matching blocks of the region
+    doc_share: float = 0.0                     # matched words / the document's words
 
 
 def _hash(words: Sequence[str]) -> int:
@@ -161,39 +166,34 @@ class EvalIndex:
         return {u: sorted(set(p)) for u, p in hits.items()}
 
     def region_score(self, unit: int, doc_words: Sequence[str], positions: Sequence[int]
-                     ) -> tuple[float, tuple[int, int], int]:
-        """Best (score, region, matched words) over the clusters of one unit's hit positions."""
+                     ) -> tuple[int, tuple[int, int]]:
+        """(matched words, region) of one unit: the region spans the unit's hits widened by the unit's length on
+        both sides; matched words are the unit's words inside matching blocks of at least ``min_block`` words of
+        an alignment (`difflib.SequenceMatcher`, autojunk off) of the unit with the region."""
         item = self.units[unit]
-        length = len(item)
-        n = min(self.config.ngram, length)
-        best, best_region, best_matched = 0.0, (0, 0), 0
-        clusters, start, prev = [], positions[0], positions[0]
-        for p in positions[1:]:
-            if p - prev > length:
-                clusters.append((start, prev))
-                start = p
-            prev = p
-        clusters.append((start, prev))
-        for lo, hi in clusters:
-            a, b = max(0, lo - length), min(len(doc_words), hi + n + length)
-            sm = difflib.SequenceMatcher(None, item, list(doc_words[a:b]), autojunk=False)
-            matched = sum(blk.size for blk in sm.get_matching_blocks() if blk.size >= self.config.min_block)
-            score = matched / length
-            if score > best:
-                best, best_region, best_matched = score, (a, b), matched
-        return best, best_region, best_matched
+        n = min(self.config.ngram, len(item))
+        a, b = max(0, positions[0] - len(item)), min(len(doc_words), positions[-1] + n + len(item))
+        sm = difflib.SequenceMatcher(None, item, list(doc_words[a:b]), autojunk=False)
+        matched = sum(blk.size for blk in sm.get_matching_blocks() if blk.size >= self.config.min_block)
+        return matched, (a, b)
+
+    def decide(self, matched, item_share, doc_share):
+        """Contaminated: the matched words are a substantial passage in absolute terms, or most of the item, or a
+        large share of the document (scalars or numpy arrays)."""
+        c = self.config
+        return (matched >= c.min_matched_words) | (item_share >= c.threshold) | (
+            (doc_share >= c.doc_share) & (matched >= c.min_block))
 
     def check(self, text: str) -> Match:
-        """The best match of one document."""
+        """The best match of one document (contaminated first, then the most matched words)."""
         doc = normalized_words(text)
-        hits = self.candidates(doc)
-        c = self.config
         best = Match(False)
-        for unit, positions in hits.items():
-            score, region, matched = self.region_score(unit, doc, positions)
-            flagged = score >= c.threshold or (c.min_matched_words is not None and matched >= c.min_matched_words)
-            if (flagged, score) > (best.contaminated, best.score) or best.item_id is None:
-                best = Match(flagged, self.ids[unit], round(score, 4), len(positions), region, matched)
+        for unit, positions in self.candidates(doc).items():
+            matched, region = self.region_score(unit, doc, positions)
+            item_share, doc_share = round(matched / len(self.units[unit]), 4), round(matched / len(doc), 4)
+            flagged = bool(self.decide(matched, item_share, doc_share))
+            if (flagged, matched) > (best.contaminated, best.matched_words) or best.item_id is None:
+                best = Match(flagged, self.ids[unit], item_share, len(positions), region, matched, doc_share)
         return best
 
     def check_many(self, texts: Sequence[str]) -> list[Match]:
@@ -217,13 +217,13 @@ class Decontaminator:
             "decontam_item": np.array([m.item_id for m in matches], dtype=object),
             "decontam_hits": np.array([m.hits for m in matches], dtype=np.int64),
             "decontam_matched": np.array([m.matched_words for m in matches], dtype=np.int64),
+            "decontam_doc_share": np.array([m.doc_share for m in matches], dtype=np.float64),
         }
 
     def decide(self, cols: Mapping[str, np.ndarray]) -> np.ndarray:
-        c = self.index.config
-        flagged = np.asarray(cols["decontam_score"], dtype=np.float64) >= c.threshold
-        if c.min_matched_words is not None:
-            flagged |= np.asarray(cols["decontam_matched"], dtype=np.int64) >= c.min_matched_words
+        flagged = self.index.decide(np.asarray(cols["decontam_matched"], dtype=np.int64),
+                                    np.asarray(cols["decontam_score"], dtype=np.float64),
+                                    np.asarray(cols["decontam_doc_share"], dtype=np.float64))
         reasons = reasons_array(len(flagged))
         reasons[flagged] = "contaminated"
         return reasons
