@@ -180,9 +180,9 @@ class EvalIndex:
 
 
 class Decontaminator:
-    """A filter step (`filters.base.Step`): annotate -> ``decontam_score``, ``decontam_item``, ``decontam_hits``,
-    ``decontam_matched``; decide -> ``"contaminated"`` where the score reaches the threshold (or the matched words
-    reach ``min_matched_words``)."""
+    """A filter step (`filters.base.Step`): annotate -> ``decontam_score`` (share of the item), ``decontam_item``,
+    ``decontam_hits``, ``decontam_matched`` (words), ``decontam_doc_share``; decide -> ``"contaminated"`` by
+    `EvalIndex.decide` over those columns (the same rule as `EvalIndex.check`)."""
 
     name = "decontam"
 

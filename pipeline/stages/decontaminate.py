@@ -6,9 +6,9 @@ contaminated when the matched words are a substantial passage (30 words), most o
 of the document (30%), whatever the lengths of item and document. Measured on the PAN13 text-alignment corpus
 against the plain "any shared 10-gram" rule (benchmarks/decontam.py, RESULTS.md). Removed documents land in
 `rejects/` with reason `contaminated`, the evaluation item they match (`decontam_item`) and the overlap
-(`decontam_matched` words, `decontam_score` = share of the item, `decontam_doc_share` = share of the document). Evaluation files are JSONL or
-Parquet with a text field (`--eval-field`, e.g. `question`), `.txt` files, or any reader input. Also the last
-sub-stage of `assay generate`.
+(`decontam_matched` words, `decontam_score` = share of the item, `decontam_doc_share` = share of the document).
+Evaluation files are JSONL or Parquet with a text field (`--eval-field`, e.g. `question`), `.txt` files, or any
+reader input. Also the last sub-stage of `assay generate`.
 """
 from __future__ import annotations
 
