@@ -36,19 +36,9 @@ from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / ".bench" / "decontam"
+sys.path.insert(0, str(ROOT))
+from tests.test_decontam import edit  # noqa: E402 - the light-edit operator the tests use
 EXCERPT = 250
-
-
-def edit(text: str, rate: float, rng: random.Random, vocab: list[str]) -> str:
-    """Light edits: each word substituted (a random word of the corpus), deleted or doubled with probability `rate`."""
-    out = []
-    for w in text.split():
-        if rng.random() < rate:
-            op = rng.randrange(3)
-            out += [rng.choice(vocab)] if op == 0 else [] if op == 1 else [w, w]
-        else:
-            out.append(w)
-    return " ".join(out)
 
 
 def excerpt(text: str, start: int, end: int, rng: random.Random, size: int = EXCERPT) -> str:
@@ -151,7 +141,6 @@ def clough_cases(root: Path) -> tuple[dict[str, str], list[dict]]:
 def ngram_rule(items: dict[str, str], docs: list[dict], n: int = 10) -> dict[str, bool]:
     """The plain rule: a document is contaminated when it shares any word n-gram with any item (same
     normalisation as assay: `filters.dedupe.normalize.words`)."""
-    sys.path.insert(0, str(ROOT))
     from filters.dedupe.normalize import words
     grams = set()
     for t in items.values():
