@@ -217,6 +217,13 @@ def test_tests_that_cannot_be_checked_and_bounded_judging():
     r = run_tests("def f():\n    return 'a'\n", ["assert f() * 10 ** 12 == 'a'", "assert f() == 'a' * 10 ** 12",
                                                   "assert f() in range(10 ** 12)"], FAST)
     assert r.status == "failed" and r.passed == 0 and "too large" in r.detail
+    # ... nor one that shares a list many times (each reference counts), nor %-formats, nor builds classes
+    plan = J.compile_test("assert str([[0] * 100000] * 100000) == f()", names)
+    assert not J.judge(plan, [["ok", ["s", ""]]])[0]
+    for bad in ("assert sum([[0] * 100000] * 100000, []) == f()", "assert '%0999999999d' % 1 == f()",
+                "assert type('X', (int,), {}) == f()", "assert bytes(10 ** 10) == f()"):
+        ok, why = J.judge(J.compile_test(bad, names), [["ok", ["s", ""]]])
+        assert not ok and why, bad
     for v in (None, True, -3, 2.5, float("inf"), 1j, "x", b"y", [1, (2, {3})], {"a": frozenset({1})}, range(2, 9, 3)):
         assert J.from_wire(J.to_wire(v)) == v
 

@@ -53,7 +53,7 @@ JUDGE_NAMES: dict[str, Any] = {n: getattr(builtins, n) for n in (
     "repr", "reversed", "round", "set", "sorted", "str", "sum", "tuple", "type", "zip")}
 MATH_NAMES = frozenset({
     "isclose", "fabs", "sqrt", "floor", "ceil", "trunc", "pi", "e", "tau", "inf", "nan", "isnan", "isinf", "isfinite",
-    "log", "log2", "log10", "exp", "gcd", "lcm", "factorial", "comb", "perm", "hypot", "dist", "fsum", "prod",
+    "log", "log2", "log10", "exp", "gcd", "lcm", "factorial", "comb", "perm", "hypot", "dist", "fsum",
     "sin", "cos", "tan", "atan", "atan2", "degrees", "radians"})
 _STR_METHODS = frozenset({
     "lower", "upper", "strip", "lstrip", "rstrip", "split", "rsplit", "startswith", "endswith", "count", "find",
@@ -493,10 +493,26 @@ def _length(x: Any) -> int:
 
 
 def _sized(x: Any) -> Any:
-    if _length(x) > (MAX_CHARS if isinstance(x, (str, bytes, bytearray)) else MAX_VALUES):
-        raise TestFailure("a value in the test is too large")
-    if type(x) is int and x.bit_length() > 10 * MAX_INT_BITS:
-        raise TestFailure("an integer in the test is too large")
+    """`x`, if its expanded size (a list holding one list 1,000 times counts it 1,000 times) is within bounds: every
+    later operation on it (comparison, ``str``, ``sum``) is then bounded too."""
+    budget = [10 * MAX_VALUES, MAX_CHARS]
+    stack = [x]
+    while stack:
+        v = stack.pop()
+        budget[0] -= 1
+        if type(v) in (str, bytes, bytearray):
+            budget[1] -= len(v)
+        elif type(v) is int and v.bit_length() > 10 * MAX_INT_BITS:
+            raise TestFailure("an integer in the test is too large")
+        elif type(v) in (list, tuple, set, frozenset):
+            stack.extend(v)
+        elif type(v) is dict:
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif type(v) is range and len(v) > MAX_VALUES:
+            raise TestFailure("a range in the test is too long")
+        if budget[0] < 0 or budget[1] < 0:
+            raise TestFailure("a value in the test is too large")
     return x
 
 
@@ -511,6 +527,8 @@ def _check_binop(op: type, a: Any, b: Any) -> None:
             raise TestFailure("a power in the test is too large")
     if op is ast.LShift and isinstance(b, int) and b > 10 * MAX_INT_BITS:
         raise TestFailure("a shift in the test is too large")
+    if op is ast.Mod and isinstance(a, (str, bytes, bytearray)):
+        raise TestFailure("%-formatting is not available in a test")
 
 
 _CALLABLE_ARGS = frozenset(JUDGE_NAMES.values()) | {getattr(math, n) for n in MATH_NAMES
@@ -539,6 +557,10 @@ def _call(fn: Any, args: list, kwargs: dict) -> Any:
         raise TestFailure("a factorial in the test is too large")
     if fn is pow and len(args) == 2:
         _check_binop(ast.Pow, args[0], args[1])
+    if fn is bytes and args and isinstance(args[0], int) and args[0] > MAX_CHARS:
+        raise TestFailure("a bytes value in the test is too large")
+    if fn is type and len(args) != 1:
+        raise TestFailure("type() takes one argument in a test")
     for a in list(args) + list(kwargs.values()):
         if callable(a) and not isinstance(a, type) and a not in _CALLABLE_ARGS:
             raise TestFailure("only builtins may be passed as functions in a test")

@@ -172,7 +172,7 @@ def _child_payload(jobs: list[dict], tmp: str, limits: SandboxLimits, fd: int, d
     lim = {"job_cpu": limits.cpu_seconds, "job_wall": limits.wall_seconds, "as": limits.memory_mb * 2**20,
            "fsize": limits.file_bytes, "nofile": limits.open_files, "nproc": limits.max_processes,
            "audit": limits.audit_hook, "max_depth": J.MAX_DEPTH, "max_values": J.MAX_VALUES,
-           "max_chars": J.MAX_CHARS, "max_bits": J.MAX_INT_BITS}
+           "max_chars": J.MAX_CHARS, "max_bits": J.MAX_INT_BITS, "builtin_names": list(J.BUILTINS_BY_NAME)}
     return json.dumps({"jobs": jobs, "tmp": tmp, "limits": lim, "result_fd": fd, "nonce": nonce,
                        "drop": drop, "uid": uid, "gid": gid,
                        "preload": PRELOAD_FULL if drop else PRELOAD_SMALL,

@@ -57,15 +57,6 @@ DENY_IMPORTS = frozenset({
     "smtplib", "poplib", "imaplib", "telnetlib", "nntplib", "pty", "webbrowser", "xmlrpc.client"})
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 EXEC_FAILED = 3  # a worker's exit code when the solution itself did not run (a hint for the zygote only)
-# Built-in names a probe value may be (``int`` returned or passed): the same table as judge.BUILTINS_BY_NAME.
-BUILTIN_VALUE_NAMES = (
-    "abs", "all", "any", "bin", "bool", "bytes", "chr", "complex", "dict", "divmod", "enumerate", "filter", "float",
-    "frozenset", "hex", "int", "isinstance", "len", "list", "map", "max", "min", "oct", "ord", "pow", "range",
-    "repr", "reversed", "round", "set", "sorted", "str", "sum", "tuple", "type", "zip")
-MATH_VALUE_NAMES = (
-    "acos", "asin", "atan", "atan2", "ceil", "comb", "cos", "degrees", "dist", "exp", "fabs", "factorial", "floor",
-    "fsum", "gcd", "hypot", "isclose", "isfinite", "isinf", "isnan", "lcm", "log", "log10", "log2", "perm", "prod",
-    "radians", "sin", "sqrt", "tan", "trunc")
 
 
 def main():
@@ -114,8 +105,9 @@ def main():
     SIGKILL = signal.SIGKILL
     deny_prefix, path_events, read_events, deny_imports, write_flags, frame_events = (
         DENY_PREFIX, PATH_EVENTS, READ_EVENTS, DENY_IMPORTS, WRITE_FLAGS, FRAME_EVENTS)
-    builtin_by_name = {n: getattr(builtins, n) for n in BUILTIN_VALUE_NAMES}
-    builtin_by_name.update({f"math.{n}": getattr(math, n) for n in MATH_VALUE_NAMES})
+    # built-ins a value may be (``int`` returned or passed), by the names judge.BUILTINS_BY_NAME gives them
+    builtin_by_name = {n: getattr(math, n[5:]) if n.startswith("math.") else getattr(builtins, n)
+                       for n in lim["builtin_names"]}
     builtin_ids = {id(v): k for k, v in builtin_by_name.items()}
     real_builtins = builtins
     stdout, stderr = sys.stdout, sys.stderr
