@@ -447,7 +447,11 @@ def _verdict(job: _Job, j: int, report: _Report, limits: SandboxLimits, base: di
                 return result("timeout", f"CPU time over {limits.cpu_seconds} s", passed)
             if code == signal.SIGXFSZ:
                 return result("output_limit", f"file larger than {limits.file_bytes} bytes", passed)
-            return result("crashed", f"{where}: killed by {signal.Signals(code).name}", passed)
+            try:
+                name = signal.Signals(code).name
+            except ValueError:
+                name = f"signal {code}"
+            return result("crashed", f"{where}: killed by {name}", passed)
         if code == FORBIDDEN_EXIT:
             return result("forbidden", "refused by the audit hook", passed)
         if code != 0 or not ev.get("end") or exec_ is None:
