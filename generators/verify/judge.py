@@ -1,6 +1,9 @@
 """The trusted half of code verification: each test is split into *probes* (the parts that call the solution, run in
 the sandbox) and a *skeleton* (everything else, evaluated here, in the parent, on plain data).
 
+Over 400 lines: the test splitter and the skeleton evaluator are one whitelist read two ways (which nodes,
+names, methods and attributes a test may use); apart, a node allowed by one and refused by the other would be a hole.
+
 Why: a test like ``assert f(10) == 55`` run inside the sandbox calls ``==`` on whatever ``f`` returned, so an object
 whose ``__eq__`` always answers True (a plain class, a ``str`` subclass) passes it; ``assert`` itself, the builtins
 and the report channel share a process with the solution. Here the comparison happens outside that process, on

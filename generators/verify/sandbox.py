@@ -1,5 +1,8 @@
 """Run generated Python code against its own tests in a sandbox; the verdict is decided outside it.
 
+Over 400 lines: the parent side of one protocol with one child (payload, supervision, report reading, verdicts);
+the layers below are enforced together and read best in one place.
+
 Verification (`generators/verify/judge.py`): each test (``assert f(10) == 55``) is split in the parent into
 *probes*, the calls into the solution (``f(10)``), and a *skeleton* (``_ == 55``). The sandbox runs the solution and
 the probes and reports what each probe returned as plain data (JSON, built by trusted code that never calls a method

@@ -1,6 +1,9 @@
 """The sandbox child's program (trusted). `generators.verify.sandbox` runs it as ``python -I -S -B -c <this source>``;
 it is never imported.
 
+Over 400 lines: it runs as one source string in an isolated interpreter (`-I -S`), so it cannot import parts of
+itself.
+
 The process is a **zygote**: it reads the payload from stdin, preloads modules, sets resource limits, drops
 privileges, and then never runs untrusted code itself. For every test of every job it forks a **worker** (~4 ms):
 the worker puts itself in its own process group, limits its CPU time, installs the audit hook, runs the solution in
