@@ -19,8 +19,7 @@ import re
 import time
 from typing import Any
 
-from generators.backends import ProceduralConfig, TeacherConfig, build_teacher, teacher_label
-from generators.backends._common import Usage
+from generators.backends import ProceduralConfig, TeacherConfig, Usage, build_teacher, teacher_label
 from generators.backends.base import Request, Response
 from generators.tasks import SynthesisPlan
 

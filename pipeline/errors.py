@@ -2,8 +2,8 @@
 
 `UserError` is raised for anything a user can fix (a bad path, value, column or config key); the plain libraries,
 which cannot import it, mark such exception classes with `user_error = True` (`generators.complete.TeacherError`).
-The CLI and the job entrypoints print `error: <message>` and exit 2. Errors raised inside Ray workers arrive wrapped (RayTaskError,
-Ray Data's UserCodeException); `user_error_in` walks the cause chain to find the original.
+The CLI and the job entrypoints print `error: <message>` and exit 2. Errors raised inside Ray workers arrive wrapped
+(RayTaskError, Ray Data's UserCodeException); `user_error_in` walks the cause chain to find the original.
 """
 from __future__ import annotations
 

@@ -7,15 +7,15 @@ A chain of sub-stages into one output (`run_chain`, as `assay curate`):
    the generation protocol (`generators.complete.Completer`) serves completions from the cache (`generators.cache`,
    keyed by prompt, model, sampling parameters and task version) or the teacher (`generators.backends`, chosen by
    `teacher.kind`); each is parsed and verified (math by evaluation, code against its tests in the sandbox);
-   malformed JSON is retried once with a new seed, then quarantined. Kept rows -> `data/`, rejected items (`too_short`, `wrong_answer`, `code_failed`, ...) ->
-   `rejects/`, failed requests -> `quarantine/`;
+   malformed JSON is retried once with a new seed, then quarantined. Kept rows -> `data/`, rejected items
+   (`too_short`, `wrong_answer`, `code_failed`, ...) -> `rejects/`, failed requests -> `quarantine/`;
 2. `dedupe`: exact and near duplicates among the generations (the dedupe stage);
 3. `decontaminate` (with `decontaminate.against`): generations containing evaluation data.
 Accounting unit: a generated item (a section, or one exercise of a set), plus one per failed request and one per
 unreadable seed record: `input = kept + removed by reason + quarantined`. The manifest adds requests, prompt and
 completion tokens, tokens/s, retries and their reasons, cache hits and failures by kind (the one usage tally,
-`generators.backends._common.Usage`). A restarted or repeated job never re-sends a
-completed request (the cache) and produces the same dataset.
+`generators.backends.Usage`, summed over shards). A restarted or repeated job never re-sends a completed request
+(the cache) and produces the same dataset.
 
 The `vllm-ray` teacher is dataset-level (`ray.data.llm`): its shards run in one worker in the driver, all requests
 of a round in one Ray Data pipeline (two rounds at most: the retries).
@@ -32,8 +32,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from filters.dedupe.config import DedupeConfig
-from generators.backends import ProceduralConfig, TeacherConfig, teacher_label
-from generators.backends._common import Usage
+from generators.backends import ProceduralConfig, TeacherConfig, Usage, teacher_label
 from generators.backends.base import Request
 from generators.complete import Completer
 from generators.tasks import REJECT_FIELDS, ROW_FIELDS, SynthesisConfig, SynthesisPlan
