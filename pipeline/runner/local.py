@@ -109,7 +109,7 @@ def pool_run(calls: list[Call], n: int, wd: Watchdog, done: Callable[[str, Any],
              initializer: Callable | None = None, initargs: tuple = ()) -> list[tuple[Call, int, str]]:
     """Run `calls` on up to `n` spawned processes; `done(key, result)` as each finishes. Returns the poison calls:
     (call, deaths, how the last one died). A worker that dies while it sets up (before it ran anything) is not the
-    call's fault: the call goes back to the front of the queue; 2 x (retries + 1) such deaths per worker slot in a
+    call's fault: the call goes back to the front of the queue; 4 x (retries + 1) such deaths per worker slot in a
     row (no worker getting ready in between) fail the run with one line, instead of quarantining every shard as a
     poison one."""
     ctx = multiprocessing.get_context("spawn")
@@ -156,7 +156,7 @@ def pool_run(calls: list[Call], n: int, wd: Watchdog, done: Callable[[str, Any],
                     if not w.ready:  # while setting up: not the call's doing
                         pending.appendleft(call)
                         setup_deaths += 1
-                        if setup_deaths >= 2 * (retries + 1) * n:
+                        if setup_deaths >= 4 * (retries + 1) * n:
                             raise UserError(f"{wd.label}: {setup_deaths} worker processes in a row died while "
                                             f"setting up, before running anything ({how}); out of memory? (each "
                                             "worker loads its model once: try fewer, resources.workers)")
