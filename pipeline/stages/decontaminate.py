@@ -24,7 +24,8 @@ from pipeline.readers.options import ReaderOptions
 from pipeline.runner import Layout, Resources, RunEnv, run_shards, shard_extras, sum_counts, sum_steps
 from pipeline.shard import DocShardWorker
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
-from pipeline.stages.base import DocJob, StageResult, finish, iter_docs, plan_inputs, run_env
+from pipeline.stages.base import (DocJob, StageResult, SubStage, finish, iter_docs, plan_inputs, register_substage,
+                                   run_env)
 
 
 class DecontamSection(DecontamConfig):
@@ -92,3 +93,6 @@ register(StageSpec(
         Opt(("--text-field",), "decontaminate.reader.text_field", "Text field of the inputs (default text)."),
     ),
 ))
+
+register_substage(SubStage("decontaminate", DecontamSection, decontaminate_shards, default_on=False,
+                           chains=("generate",)))
