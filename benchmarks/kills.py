@@ -2,6 +2,7 @@
 
     nice .venv/bin/python benchmarks/kills.py [--docs 3600] [--docs-per-file 50] [--kills 20] [--executor ray]
     nice .venv/bin/python benchmarks/kills.py --executor local --killer external [--every 0.5]
+    nice .venv/bin/python benchmarks/kills.py --executor local --killer children [--every 0.5]
 
 Builds the embedded corpus (72 WARC files by default), runs `assay curate` (filter -> dedupe) as a whole process
 once undisturbed and once with `--kills` SIGKILLs injected from outside production code: `tests/crash/
@@ -11,7 +12,8 @@ actors in `DocShardWorker.process` and `write_shard_stats`, dedupe tasks in `sig
 `keepers` and `filter_shard`; local: pool workers in the filter and in dedupe's signature and filter steps, with
 the default `runtime.retries`: the local pool re-runs only the shard whose worker died, up to 3 times per shard).
 `--killer external` (local) does what an OOM killer does instead: a thread of this script SIGKILLs one of the
-driver's pool worker processes every `--every` seconds until `--kills` are done. Then every output file is
+driver's pool worker processes every `--every` seconds until `--kills` are done; `--killer children` the same to
+the pool workers' extraction children (each retries the page it was on once in a new child). Then every output file is
 compared row by row, with the counts, and a JSON summary printed; the exit status is 1 when anything differs or a
 kill did not land.
 The fast per-stage version of this runs in CI: tests/test_faults.py.
@@ -73,24 +75,34 @@ def run(cmd: list[str], env: dict, during=None) -> dict:
             "driver_peak_mb": round(usage.ru_maxrss / 1024), "stderr_tail": err[-1500:]}
 
 
-def pool_workers(driver: int) -> list[int]:
-    """The driver's spawned pool worker processes (its children running multiprocessing's spawn_main)."""
-    out = []
+def _processes() -> dict[int, tuple[int, bytes]]:
+    """pid -> (parent pid, command line) of every process."""
+    out = {}
     for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if ppid == driver and b"spawn_main" in (d / "cmdline").read_bytes():
-                out.append(int(d.name))
-        except (OSError, IndexError, ValueError):
-            continue
+        if d.name.isdigit():
+            try:
+                out[int(d.name)] = (int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]),
+                                    (d / "cmdline").read_bytes())
+            except (OSError, IndexError, ValueError):
+                continue
     return out
 
 
-def killer(driver: int, kills: int, every: float, killed: list[int]) -> None:
-    """SIGKILL one pool worker of `driver` every `every` seconds (a random one, seeded) until `kills` are done or
-    the driver ends."""
+def pool_workers(driver: int) -> list[int]:
+    """The driver's spawned pool worker processes (its children running multiprocessing's spawn_main)."""
+    return [pid for pid, (ppid, cmd) in _processes().items() if ppid == driver and b"spawn_main" in cmd]
+
+
+def extraction_children(driver: int) -> list[int]:
+    """The extraction children (`pipeline.extract_worker`) of the driver's pool workers."""
+    procs = _processes()
+    workers = {pid for pid, (ppid, cmd) in procs.items() if ppid == driver and b"spawn_main" in cmd}
+    return [pid for pid, (ppid, cmd) in procs.items() if ppid in workers and b"pipeline.extract_worker" in cmd]
+
+
+def killer(driver: int, kills: int, every: float, killed: list[int], victims=pool_workers) -> None:
+    """SIGKILL one of `victims(driver)` (pool workers or extraction children) every `every` seconds (a random one,
+    seeded) until `kills` are done or the driver ends."""
     import random
     import signal
 
@@ -99,7 +111,7 @@ def killer(driver: int, kills: int, every: float, killed: list[int]) -> None:
         time.sleep(every)
         if not Path(f"/proc/{driver}").exists():
             return
-        workers = pool_workers(driver)
+        workers = victims(driver)
         if workers:
             pid = rng.choice(workers)
             try:
@@ -116,9 +128,10 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--executor", choices=["ray", "local"], default="ray")
-    ap.add_argument("--killer", choices=["injected", "external"], default="injected",
+    ap.add_argument("--killer", choices=["injected", "external", "children"], default="injected",
                     help="injected: stage functions kill their own process (tests/crash); external (local): SIGKILL "
-                         "a pool worker of the driver every --every seconds")
+                         "a pool worker of the driver every --every seconds; children (local): SIGKILL an "
+                         "extraction child of a pool worker every --every seconds")
     ap.add_argument("--every", type=float, default=0.5)
     ap.add_argument("--out", default=str(ROOT / ".bench" / "kills"))
     args = ap.parse_args()
@@ -135,9 +148,10 @@ def main() -> int:
     markers = root / "markers"
     shutil.rmtree(markers, ignore_errors=True)
     markers.mkdir(parents=True)
-    external = args.killer == "external"
+    external = args.killer in ("external", "children")
     if external and args.executor != "local":
-        ap.error("--killer external kills local pool workers: use --executor local")
+        ap.error(f"--killer {args.killer} kills processes of the local pool: use --executor local")
+    victims = extraction_children if args.killer == "children" else pool_workers
     plan = [] if external else spread(args.kills, args.executor, len(warcs))
     faults = [f"kill:{t}:{markers / t.replace(':', '.')}:{n}:{every}" for t, n, every in plan]
 
@@ -151,21 +165,23 @@ def main() -> int:
     for label, env in (("undisturbed", ENV), ("killed", disturbed)):
         out = root / label
         shutil.rmtree(out, ignore_errors=True)  # fresh runs, not resumes
-        runs[label] = run(cmd(out), env, (lambda pid: killer(pid, args.kills, args.every, killed))
+        runs[label] = run(cmd(out), env, (lambda pid: killer(pid, args.kills, args.every, killed, victims))
                           if external and label == "killed" else None)
         if runs[label]["rc"] != 0:
             print(json.dumps(runs, indent=1))
             return 1
     landed = {t: len(list(markers.glob(t.replace(":", ".") + ".[0-9]*"))) for t, _, _ in plan}
     if external:
-        landed = {"pool workers (external SIGKILL)": len(killed)}
+        landed = {("extraction children" if args.killer == "children" else "pool workers")
+                  + " (external SIGKILL)": len(killed)}
     identical = stage_outputs(root / "undisturbed") == stage_outputs(root / "killed")
     m = json.loads((root / "killed" / "manifest.json").read_text())
     summary = {"executor": args.executor, "docs": m["input"], "files": len(warcs),
                "kills_planned": {t: f"{n} (a kill per {e} calls)" for t, n, e in plan} if plan else
-               f"{args.kills} (a pool worker every {args.every} s)",
+               f"{args.kills} ({'an extraction child' if args.killer == 'children' else 'a pool worker'} every "
+               f"{args.every} s)",
                "kills_landed": landed, "kills_total": sum(landed.values()), "identical_output": identical,
-               "kept": m["kept"], **{f"{k}_wall_s": v["wall_s"] for k, v in runs.items()},
+               "kept": m["kept"], "quarantined": m["quarantined"], **{f"{k}_wall_s": v["wall_s"] for k, v in runs.items()},
                **{f"{k}_driver_peak_mb": v["driver_peak_mb"] for k, v in runs.items()},
                "load_avg": os.getloadavg()}
     print(json.dumps(summary, indent=1))

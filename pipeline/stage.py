@@ -137,8 +137,14 @@ def describe_changes(old: dict, new: dict) -> str:
     parts = []
     a, b = _flat(old.get("config", {})), _flat(new.get("config", {}))
     for k in sorted(set(a) | set(b)):
-        if a.get(k, "<unset>") != b.get(k, "<unset>"):
-            parts.append(f"{k}: {a.get(k, '<unset>')!r} -> {b.get(k, '<unset>')!r}")
+        x, y = a.get(k, "<unset>"), b.get(k, "<unset>")
+        if x == y or (k == "inputs" and "inputs" in old and "inputs" in new):  # said below, with contents
+            continue
+        if isinstance(x, list) and isinstance(y, list) and max(len(x), len(y)) > 3:  # a list of paths: the count
+            sx, sy = set(map(str, x)), set(map(str, y))
+            parts.append(f"{k}: {len(sx - sy)} removed, {len(sy - sx)} added" if sx != sy else f"{k}: reordered")
+        else:
+            parts.append(f"{k}: {x!r} -> {y!r}")
     ia = {tuple(x[:1])[0]: x for x in old.get("inputs", [])}
     ib = {tuple(x[:1])[0]: x for x in new.get("inputs", [])}
     added, gone = len(set(ib) - set(ia)), len(set(ia) - set(ib))

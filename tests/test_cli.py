@@ -145,6 +145,8 @@ def test_stale_output_is_refused_then_overwritten(tmp_path, docs):
     assert assay("curate", str(en), "-o", str(curated), "--no-progress").returncode == 0
     assert "batch_size" not in json.loads((curated / "run.json").read_text())["config"]["dedupe"]
     one_line_error(assay("curate", str(en), "-o", str(curated), "--set", "dedupe.ngram=3"), "dedupe.ngram: 5 -> 3")
+    err = one_line_error(assay("curate", str(en), str(fr), "-o", str(curated)), "inputs: 1 added, 0 removed")
+    assert err.count("inputs") == 1 and str(fr) not in err  # said once, as counts, not as two lists of paths
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "notes.txt").write_text("mine")
     one_line_error(assay("filter", str(en), "-o", str(tmp_path / "junk"), "--overwrite"), "not an assay output")
