@@ -71,6 +71,8 @@ _SPLIT = re.compile(r"[\s_\-:./]+")
 # class tokens that label what an element is about, not what it is (WordPress' post_class: "category-social-media",
 # "tag-comments", "s-category-news"): skipped unless they end in a container or boilerplate word ("tags-box")
 _TAXONOMY = re.compile(r"(?:^|[-_])(?:category|categories|cat|tag|tags|topic|topics|format|type|status)[-_]")
+# compounds of "comment" ("commentbody", "commentform", "commentlist"), not "commentary"
+_COMMENT_WORD = re.compile(r"comment(?!ar)")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 # a boilerplate word before one of these container words: "author-box", "share-bar", "tags-list"
 _CONTAINER_HEAD = frozenset("""box wrap wrapper container area section block bar list info card details profile panel
@@ -99,8 +101,9 @@ def _classify_token(token: str) -> int:
     elif _TAXONOMY.search(t) and parts[-1] not in _CONTAINER_HEAD and parts[-1] not in _NEG_HEAD:
         pass  # "category-social-media", "s-tag-comments": what the element is about ("tags-box" stays)
     else:
-        if (t in _NEG_TOKEN or t in _NEG_ANY or any(p in _NEG_ANY for p in parts) or parts[-1] in _NEG_HEAD
-                or t in _NEG_HEAD or (parts[0] in _NEG_HEAD and parts[-1] in _CONTAINER_HEAD)):
+        if t in _NEG_TOKEN or t in _NEG_ANY or any(p in _NEG_ANY or _COMMENT_WORD.match(p) for p in parts):
+            r |= 5
+        elif parts[-1] in _NEG_HEAD or t in _NEG_HEAD or (parts[0] in _NEG_HEAD and parts[-1] in _CONTAINER_HEAD):
             r |= 1
         if any(p in _POS_PARTS for p in parts) and parts[-1] not in _NEG_HEAD:
             r |= 2
@@ -116,11 +119,17 @@ def _classify_name(value: str) -> int:
     if r is not None:
         return r
     bits = 0
+    pure_pos = False
     tc = _token_cache
     for token in _DIGITS.sub("0", value).split():  # "comment-38094" and "comment-12" are one token to the cache
         b = tc.get(token)
-        bits |= _classify_token(token) if b is None else b
+        if b is None:
+            b = _classify_token(token)
+        bits |= b
+        pure_pos = pure_pos or b == 2
     neg, pos = bits & 1, bits & 2
+    if neg and pure_pos and not bits & 4:
+        neg = 0  # a weak boilerplate word next to a content word: "widget Blog", "module content"
     r = -1 if neg and not pos else (1 if pos and not neg else (-1 if neg else 0))
     if len(_cache) > 50000:
         _cache.clear()
@@ -358,6 +367,9 @@ ASCEND_GAIN = 0.3  # go up to an ancestor that adds >= 30% more good text ...
 ASCEND_PURITY = 0.5  # ... of which >= 50% of the added characters are good text
 ANCHOR_SCORE = 3.0  # container-score bonus of the first good block after the <h1> (a long paragraph scores ~4-7)
 ANCHOR_RUN = 60.0  # run-value bonus of that block
+# a legal notice or credit: "© 2012 ...", "All rights reserved", "Copyright 2012", "Foto: © dpa" (a footer or a
+# caption, not the article)
+_LEGAL = re.compile(r"\xa9|all rights reserved|copyright (?:\xa9 ?)?\d{4}", re.I)
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 
 
@@ -367,10 +379,18 @@ def _select(blocks, neg, pos, parent, nkids) -> str:
     good = [False] * nb
     good_total = 0.0
     under: dict[int, float] = {}
+    bad = set()  # blocks that are boilerplate by their words: legal notices
     for i, (text, n, ln, st, tag) in enumerate(blocks):
         w = float(n - ln)
         if not text.isascii():
             w += 2 * len(_CJK.findall(text))
+            if "\xa9" in text or "ight" in text or "IGHT" in text:
+                if _LEGAL.search(text):
+                    bad.add(i)
+                    continue
+        elif ("ight" in text or "IGHT" in text) and _LEGAL.search(text):
+            bad.add(i)
+            continue
         weight[i] = w
         if _good(text, n, ln):
             good[i] = True
@@ -447,7 +467,7 @@ def _select(blocks, neg, pos, parent, nkids) -> str:
     vals = []
     for i in region:
         text, n, ln, st, tag = blocks[i]
-        if not _clean_below(st, top, neg) or ln > 0.5 * n:
+        if not _clean_below(st, top, neg) or ln > 0.5 * n or i in bad:
             v = -float(n) - 10.0
         else:
             v = weight[i] - (L0_ITEM if tag in _ITEM_TAGS else L0)
@@ -488,7 +508,7 @@ def _select(blocks, neg, pos, parent, nkids) -> str:
     out = []
     for k in range(bs, be + 1):
         text, n, ln, st, tag = blocks[region[k]]
-        if skip[k] or ln > 0.5 * n or not _clean_below(st, top, neg):
+        if skip[k] or ln > 0.5 * n or not _clean_below(st, top, neg) or region[k] in bad:
             continue
         out.append(text)
     return "\n".join(out)
