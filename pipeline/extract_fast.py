@@ -71,8 +71,8 @@ _SPLIT = re.compile(r"[\s_\-:./]+")
 # class tokens that label what an element is about, not what it is (WordPress' post_class: "category-social-media",
 # "tag-comments", "s-category-news"): skipped unless they end in a container or boilerplate word ("tags-box")
 _TAXONOMY = re.compile(r"(?:^|[-_])(?:category|categories|cat|tag|tags|topic|topics|format|type|status)[-_]")
-# compounds of "comment" ("commentbody", "commentform", "commentlist"), not "commentary"
-_COMMENT_WORD = re.compile(r"comment(?!ar)")
+# compounds of "comment" ("commentbody", "commentform", "commentlist"), not "commentary" or "commented" (a state)
+_COMMENT_WORD = re.compile(r"comment(?!ar|ed$)")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 # a boilerplate word before one of these container words: "author-box", "share-bar", "tags-list"
 _CONTAINER_HEAD = frozenset("""box wrap wrapper container area section block bar list info card details profile panel
@@ -89,7 +89,8 @@ _DIGITS = re.compile(r"\d+")
 
 
 def _classify_token(token: str) -> int:
-    """Bit 1: the token marks boilerplate; bit 2: it marks content (cached: tokens repeat across pages)."""
+    """Bit 1: the token marks boilerplate, bit 4: strongly, bit 8: as comments; bit 2: it marks content (cached:
+    tokens repeat across pages)."""
     r = _token_cache.get(token)
     if r is not None:
         return r
@@ -101,7 +102,9 @@ def _classify_token(token: str) -> int:
     elif _TAXONOMY.search(t) and parts[-1] not in _CONTAINER_HEAD and parts[-1] not in _NEG_HEAD:
         pass  # "category-social-media", "s-tag-comments": what the element is about ("tags-box" stays)
     else:
-        if t in _NEG_TOKEN or t in _NEG_ANY or any(p in _NEG_ANY or _COMMENT_WORD.match(p) for p in parts):
+        if any(_COMMENT_WORD.match(p) or p == "disqus" for p in parts):
+            r |= 13
+        elif t in _NEG_TOKEN or t in _NEG_ANY or any(p in _NEG_ANY for p in parts):
             r |= 5
         elif parts[-1] in _NEG_HEAD or t in _NEG_HEAD or (parts[0] in _NEG_HEAD and parts[-1] in _CONTAINER_HEAD):
             r |= 1
@@ -114,7 +117,7 @@ def _classify_token(token: str) -> int:
 
 
 def _classify_name(value: str) -> int:
-    """-1 boilerplate, 1 content, 0 neither, for a class or id value."""
+    """-3 comments, -1 other boilerplate, 1 content, 0 neither, for a class or id value."""
     r = _cache.get(value)
     if r is not None:
         return r
@@ -131,6 +134,8 @@ def _classify_name(value: str) -> int:
     if neg and pure_pos and not bits & 4:
         neg = 0  # a weak boilerplate word next to a content word: "widget Blog", "module content"
     r = -1 if neg and not pos else (1 if pos and not neg else (-1 if neg else 0))
+    if r < 0 and bits & 8:
+        r = -3
     if len(_cache) > 50000:
         _cache.clear()
     _cache[value] = r
@@ -230,6 +235,7 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
     blocks: list[tuple] = []  # (text, nchars, linkchars, stack, tag)
     neg: set[int] = set()
     hard: set[int] = set()
+    comments: set[int] = set()
     pos: set[int] = set()
     parent: dict[int, int] = {}
     nkids: dict[int, int] = {}
@@ -254,6 +260,7 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
                 push(False)
                 continue
             flag = -1 if tag in neg_tags else 0
+            cm = False
             if el.attrib:  # (most elements have no attributes: nothing to read)
                 get = el.get
                 cls = get("class")
@@ -263,6 +270,8 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
                         c = _classify_name(cls)
                     if c < 0:
                         flag = -1
+                        if c == -3:
+                            cm = True
                     elif c > 0 and flag == 0:
                         flag = 1
                 ident = get("id")
@@ -272,6 +281,8 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
                         c = _classify_name(ident)
                     if c < 0:
                         flag = -1
+                        if c == -3:
+                            cm = True
                     elif c > 0 and flag == 0:
                         flag = 1
                 if flag >= 0 and tag in block_tags:
@@ -298,6 +309,8 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
                 tag_now = tag
                 if flag < 0:
                     neg.add(counter)
+                    if cm:
+                        comments.add(counter)
                     if tag in neg_tags or (flag < -1 or _extra_flag(el) < 0):
                         hard.add(counter)  # marked by its tag, role or visibility, not only by a class name
                 elif flag > 0:
@@ -341,12 +354,12 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
             add_block((text, n, (n * raw_link) // raw if raw_link else 0, path, tag_now))
     if not blocks:
         return ""
-    text = _select(blocks, set(neg), pos, parent, nkids)
+    text = _select(blocks, set(neg), pos, parent, nkids, comments)
     if len(text) < RELAX_BELOW and len(hard) < len(neg) and not any(_good(t, len(t), 0) for t in text.split("\n")):
         # class names are hints: when obeying them leaves next to nothing that reads like prose, choose again with
         # only the elements marked by their tag, role or visibility left out (an article inside
         # "content-sidebar-wrap"); a short article that was found stays (its comments must not replace it)
-        relaxed = _select(blocks, hard, pos, parent, nkids)
+        relaxed = _select(blocks, hard, pos, parent, nkids, comments)
         if len(relaxed) > len(text):
             return relaxed
     return text
@@ -373,7 +386,7 @@ _LEGAL = re.compile(r"\xa9|all rights reserved|copyright (?:\xa9 ?)?\d{4}", re.I
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 
 
-def _select(blocks, neg, pos, parent, nkids) -> str:
+def _select(blocks, neg, pos, parent, nkids, comments) -> str:
     nb = len(blocks)
     weight = [0.0] * nb
     good = [False] * nb
@@ -399,8 +412,9 @@ def _select(blocks, neg, pos, parent, nkids) -> str:
                 if e in neg:
                     under[e] = under.get(e, 0.0) + w
     # a boilerplate-looking wrapper that holds most of the page's good text is a layout wrapper: not boilerplate
+    # (unless it is marked as comments: a long thread under a short post holds most of the page's prose)
     for e, g in under.items():
-        if g > 0.6 * good_total:
+        if g > 0.6 * good_total and e not in comments:
             neg.discard(e)
     clean = [neg.isdisjoint(b[3]) for b in blocks]
     # the first good block after the first <h1> is most likely where the article starts
