@@ -383,6 +383,13 @@ ANCHOR_RUN = 60.0  # run-value bonus of that block
 # a legal notice or credit: "© 2012 ...", "All rights reserved", "Copyright 2012", "Foto: © dpa" (a footer or a
 # caption, not the article)
 _LEGAL = re.compile(r"\xa9|all rights reserved|copyright (?:\xa9 ?)?\d{4}", re.I)
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_COMMENT_TITLE = re.compile(
+    r"\W*(?:\d+|no|one|two|three|four|five)\s+(?:comments?|responses?|repl(?:y|ies)|thoughts?|reactions?)"
+    r"(?:\s+(?:on|to|so far)\b.*|\W*)$"
+    r"|\W*comments?\s*\(\d+\)\W*$"
+    r"|\W*(?:comments?|responses?|repl(?:y|ies)|thoughts?)\s+(?:on|to)\s+\W"
+    r"|\W*(?:leave|post|add|write|submit)\s+(?:a|your|new|a new)\s+(?:comment|reply|response)\b", re.I)
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 
 
@@ -392,21 +399,31 @@ def _select(blocks, neg, pos, parent, nkids, comments) -> str:
     good = [False] * nb
     good_total = 0.0
     under: dict[int, float] = {}
-    bad = set()  # blocks that are boilerplate by their words: legal notices
+    bad = set()  # blocks that are boilerplate by their words: legal notices, a comment section under its title
+    tail = 0  # the element whose remaining blocks follow a comment-section title
     for i, (text, n, ln, st, tag) in enumerate(blocks):
         w = float(n - ln)
         if not text.isascii():
             w += 2 * len(_CJK.findall(text))
-            if "\xa9" in text or "ight" in text or "IGHT" in text:
-                if _LEGAL.search(text):
-                    bad.add(i)
-                    continue
-        elif ("ight" in text or "IGHT" in text) and _LEGAL.search(text):
-            bad.add(i)
-            continue
         weight[i] = w
+        if tail:
+            if tail in st:
+                bad.add(i)
+            else:
+                tail = 0
+        if not tail and tag in _HEADINGS and n < 80 and _COMMENT_TITLE.match(text):
+            # "23 Comments", "Leave a Reply", "3 thoughts on “…”": the rest of the enclosing element is comments
+            e = st[-2] if len(st) > 1 else 0
+            while e and nkids.get(e, 0) == 1 and parent.get(e, 0):
+                e = parent[e]
+            bad.add(i)
+            tail = e
+        elif ("ight" in text or "IGHT" in text or "\xa9" in text) and _LEGAL.search(text):
+            bad.add(i)
+            continue  # not prose
         if _good(text, n, ln):
-            good[i] = True
+            # (comments are prose: they count in the page's good text, not in the article's)
+            good[i] = not tail
             good_total += w
             for e in st:
                 if e in neg:
