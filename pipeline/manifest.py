@@ -35,6 +35,23 @@ class StageCounts:
             self.quarantined + other.quarantined,
         )
 
+    @classmethod
+    def chain(cls, parts: list[tuple[str, "StageCounts"]], where: str = "chain") -> "StageCounts":
+        """The counts of parts run one after another, each reading what the one before kept: the input of the
+        first, the kept of the last, removals and quarantines summed; each part's input must equal the previous
+        one's kept (checked), and so must the whole (conservation). `parts`: (name, counts) in order."""
+        for (prev_name, prev), (name, cur) in zip(parts, parts[1:]):
+            if cur.input != prev.kept:
+                raise ConservationError(f"{where}: {name} read {cur.input} documents but {prev_name} kept "
+                                        f"{prev.kept}")
+        removed: Counter = Counter()
+        for _, c in parts:
+            removed.update(c.removed)
+        total = cls(parts[0][1].input, parts[-1][1].kept, dict(sorted(removed.items())),
+                    sum(c.quarantined for _, c in parts))
+        check_conservation(total, where)
+        return total
+
     @property
     def removed_total(self) -> int:
         return sum(self.removed.values())

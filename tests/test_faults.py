@@ -302,6 +302,25 @@ def test_local_pool_reruns_only_the_dead_shard_and_quarantines_a_poison_shard(co
         assert not any("corpus-00001" in k for k in got[sub])
 
 
+def test_local_pool_workers_dying_while_setting_up_are_not_the_shards_fault(corpus, filtered, tmp_path, monkeypatch):
+    """A worker that dies while it sets up (here in the filter's worker factory, where its models load) has run no
+    shard: with retries 0, three such deaths leave the output exactly as an undisturbed run (no poison shard); a set-up
+    that always dies fails the run with one line after 4 x (retries + 1) deaths per worker slot in a row, instead of
+    quarantining every shard as a poison one."""
+    from pipeline.stages.filter import run_filter
+
+    some, always = tmp_path / "some", tmp_path / "always"
+    with local_faults(monkeypatch, fault("kill", "pipeline.stages.filter:filter_worker", some, 3)):
+        m = run_filter(filter_job(corpus, tmp_path / "out", retries=0), CTX)
+    assert len(hits(some)) == 3 and "poison_shards" not in m
+    assert outputs(tmp_path / "out") == outputs(filtered)
+    with local_faults(monkeypatch, fault("kill", "pipeline.stages.filter:filter_worker", always, 100)):
+        with pytest.raises(UserError, match=r"^filter: 8 worker processes in a row died while setting up, before "
+                                            r"running anything \(killed by SIGKILL\); out of memory\?"):
+            run_filter(filter_job(corpus, tmp_path / "out2", retries=0), CTX)
+    assert len(hits(always)) == 8
+
+
 @pytest.mark.ray
 def test_filter_actors_killed_on_ray(corpus, filtered, ray_address, tmp_path):
     from pipeline.stages.filter import run_filter

@@ -1,4 +1,5 @@
-"""Where a stage writes (`Layout`, nested with `Layout.sub`), the one shard-stats schema, and the sums over it.
+"""Where a stage writes (`Layout`; chained and nested with `Layout.sub`), the one shard-stats schema, and the
+sums over it.
 
 Shard stats schema: {"shard", "path", "counts": {input, kept, removed{reason: n}, quarantined}, "steps":
 {step: {"wall_s", "docs"}}, "extra": {...}, "wall_s"}. A shard is finished when its stats file `<stats>/<shard>.json`
@@ -37,11 +38,15 @@ class Layout:
         return cls(root, stage, root / "data", root / "rejects", root / "quarantine", root / "stats" / stage,
                    root / "work" / stage, root / "manifest.json")
 
-    def in_chain(self, stage: str, last: bool) -> "Layout":
-        """The layout of sub-stage `stage` of a chain writing into this layout's root."""
-        work = self.root / "work" / stage
-        return replace(self, stage=stage, data=self.data if last else work / "data", stats=self.root / "stats" / stage,
-                       work=work, manifest=work / "manifest.json", prefix=f"{stage}-")
+    def sub(self, name: str, *, last: bool = False) -> "Layout":
+        """Part `name` of a run writing into this layout's root: a sub-stage of a chain (`curate`, `generate`:
+        named by the sub-stage) or a pass inside a stage (dedupe's ingest, classify's scoring: named
+        `<stage>-<pass>`). It keeps what it kept in `work/<name>/data/` (the next part's input; this layout's `data/`
+        when it is the `last` part), its intermediates and manifest in `work/<name>/`, its shard stats in
+        `stats/<name>/`, and shares `rejects/` and `quarantine/` (file names prefixed `<name>-`)."""
+        work = self.root / "work" / name
+        return replace(self, stage=name, data=self.data if last else work / "data", stats=self.root / "stats" / name,
+                       work=work, manifest=work / "manifest.json", prefix=f"{name}-")
 
     def reject_file(self, shard: str) -> Path:
         return self.rejects / f"{self.prefix}{shard}.parquet"

@@ -2,8 +2,10 @@
 processes, each with its own pipe and one call at a time, so the driver knows which shard (or task) a dead worker
 was running: only that worker is replaced and only that call re-run (`Runtime.retries` times per call); a call that
 kills its worker retries + 1 times is a poison call, handed back to the caller (a shard is quarantined, a task
-fails the run after the others finish). `concurrent.futures` and loky break the whole pool on one death and cannot
-say whose it was. On a watchdog expiry or a failing call the pool's processes are SIGKILLed, not waited on."""
+fails the run after the others finish). A worker that dies while it sets up (loads its model) has run nothing: its
+call is not charged; many such deaths in a row fail the run with one line. `concurrent.futures` and loky break the
+whole pool on one death and cannot say whose it was. On a watchdog expiry or a failing call the pool's processes
+are SIGKILLed, not waited on."""
 from __future__ import annotations
 
 import multiprocessing
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from multiprocessing.connection import wait
 from typing import Any
 
+from pipeline.errors import UserError
 from pipeline.progress import log
 from pipeline.watchdog import InProcessGuard, Watchdog, marked, worker_start
 
@@ -49,6 +52,7 @@ def _worker_main(conn, marker_dir: str | None, initializer: Callable | None, ini
     except BaseException as e:  # set-up failed: the driver raises it
         conn.send(("error", _picklable(e)))
         return
+    conn.send(("ready", None))  # from here on a death is charged to the call this worker runs
     while True:
         try:
             msg = conn.recv()
@@ -72,6 +76,7 @@ class _Worker:
         self.proc.start()
         child.close()
         self.call: Call | None = None
+        self.ready = False  # set up (its model loaded): a death from now on is the call's
 
     def assign(self, call: Call) -> None:
         self.call = call
@@ -90,6 +95,7 @@ class _Worker:
         self.conn.close()
 
     def how_it_died(self) -> str:
+        self.proc.join(timeout=5)  # its sentinel fired: reap it, so the exit code is known
         code = self.proc.exitcode
         if code is not None and code < 0:
             try:
@@ -102,10 +108,14 @@ class _Worker:
 def pool_run(calls: list[Call], n: int, wd: Watchdog, done: Callable[[str, Any], None], retries: int,
              initializer: Callable | None = None, initargs: tuple = ()) -> list[tuple[Call, int, str]]:
     """Run `calls` on up to `n` spawned processes; `done(key, result)` as each finishes. Returns the poison calls:
-    (call, deaths, how the last one died)."""
+    (call, deaths, how the last one died). A worker that dies while it sets up (before it ran anything) is not the
+    call's fault: the call goes back to the front of the queue; 4 x (retries + 1) such deaths per worker slot in a
+    row (no worker getting ready in between) fail the run with one line, instead of quarantining every shard as a
+    poison one."""
     ctx = multiprocessing.get_context("spawn")
     pending, deaths, poison = deque(calls), Counter(), []
     workers: list[_Worker] = []
+    setup_deaths = 0
     clean = False
     try:
         while pending or any(w.call for w in workers):
@@ -129,7 +139,9 @@ def pool_run(calls: list[Call], n: int, wd: Watchdog, done: Callable[[str, Any],
                             msg = w.conn.recv()
                     except (EOFError, OSError):
                         msg = None
-                if msg is not None:
+                if msg is not None and msg[0] == "ready":
+                    w.ready, setup_deaths = True, 0
+                elif msg is not None:
                     call, w.call = w.call, None
                     kind, value = msg
                     if kind == "error":
@@ -141,15 +153,25 @@ def pool_run(calls: list[Call], n: int, wd: Watchdog, done: Callable[[str, Any],
                     w.call = None
                     workers.remove(w)
                     w.stop(kill=True)
-                    deaths[call[0]] += 1
-                    if deaths[call[0]] > retries:
-                        poison.append((call, deaths[call[0]], how))
-                        log(f"{call[1]} killed its worker process {deaths[call[0]]} times ({how}); given up "
-                            f"(poison)", stage=wd.label)
+                    if not w.ready:  # while setting up: not the call's doing
+                        pending.appendleft(call)
+                        setup_deaths += 1
+                        if setup_deaths >= 4 * (retries + 1) * n:
+                            raise UserError(f"{wd.label}: {setup_deaths} worker processes in a row died while "
+                                            f"setting up, before running anything ({how}); out of memory? (each "
+                                            "worker loads its model once: try fewer, resources.workers)")
+                        log(f"a worker process died while setting up ({how}); starting another",
+                            stage=wd.label)
                     else:
-                        pending.append(call)
-                        log(f"a worker process died ({how}) while on {call[1]}; re-running it "
-                            f"(re-run {deaths[call[0]]} of {retries})", stage=wd.label)
+                        deaths[call[0]] += 1
+                        if deaths[call[0]] > retries:
+                            poison.append((call, deaths[call[0]], how))
+                            log(f"{call[1]} killed its worker process {deaths[call[0]]} times ({how}); given up "
+                                f"(poison)", stage=wd.label)
+                        else:
+                            pending.append(call)
+                            log(f"a worker process died ({how}) while on {call[1]}; re-running it "
+                                f"(re-run {deaths[call[0]]} of {retries})", stage=wd.label)
                     wd.restart()
             if not ready and wd.expired():
                 raise wd.error([w.call[:3] for w in busy])

@@ -67,7 +67,7 @@ def parse_share(share) -> tuple[str, ...]:
 
 
 @dataclass
-class Layout:
+class FreeParams:
     """Where each arm's theta coordinates live in the free-parameter vector."""
 
     arms: tuple[str, ...]
@@ -86,7 +86,7 @@ class Layout:
         return self.n_free - 1 if self.fit_rstar else -1
 
 
-def make_layout(arms, share, fit_rstar: bool = False) -> Layout:
+def make_layout(arms, share, fit_rstar: bool = False) -> FreeParams:
     arms = tuple(arms)
     shared = sorted(SHAREABLE[s] for s in share)
     idx = np.zeros((len(arms), 5), dtype=np.int64)
@@ -104,7 +104,7 @@ def make_layout(arms, share, fit_rstar: bool = False) -> Layout:
     if fit_rstar:
         names.append("R*")
         bounds.append(LOG_RSTAR_BOUNDS)
-    return Layout(arms, tuple(share), fit_rstar, idx, names, bounds)
+    return FreeParams(arms, tuple(share), fit_rstar, idx, names, bounds)
 
 
 @dataclass
@@ -132,13 +132,13 @@ def make_points(arm_idx, params, tokens, loss, unique=None, rstar: float | None 
                   np.log(np.asarray(loss, dtype=np.float64)), u, log_deff)
 
 
-def _log_d(v, lay: Layout, pts: Points):
+def _log_d(v, lay: FreeParams, pts: Points):
     if lay.fit_rstar:
         return log_effective_tokens(pts.log_d, pts.unique, v[lay.r_pos])
     return pts.log_deff, None
 
 
-def predict_log(v, lay: Layout, pts: Points) -> np.ndarray:
+def predict_log(v, lay: FreeParams, pts: Points) -> np.ndarray:
     """Predicted log loss at every point."""
     p = np.asarray(v)[lay.idx][pts.arm]
     log_d, _ = _log_d(v, lay, pts)
@@ -147,7 +147,7 @@ def predict_log(v, lay: Layout, pts: Points) -> np.ndarray:
     return m + np.log(np.exp(t - m).sum(axis=0))
 
 
-def make_objective(lay: Layout, pts: Points, w=None, delta: float = HUBER_DELTA):
+def make_objective(lay: FreeParams, pts: Points, w=None, delta: float = HUBER_DELTA):
     """f(v) -> (summed Huber loss of the log residuals over all arms, analytic gradient), with the index arrays
     precomputed (L-BFGS calls it a few hundred times per fit: the Huber loss with delta = 1e-3 is nearly L1)."""
     ip = lay.idx[pts.arm]
@@ -205,12 +205,12 @@ def make_objective(lay: Layout, pts: Points, w=None, delta: float = HUBER_DELTA)
     return f
 
 
-def objective_and_grad(v, lay: Layout, pts: Points, w=None, delta: float = HUBER_DELTA):
+def objective_and_grad(v, lay: FreeParams, pts: Points, w=None, delta: float = HUBER_DELTA):
     """Summed Huber loss of the log residuals over all arms and its analytic gradient."""
     return make_objective(lay, pts, w, delta)(np.asarray(v, dtype=np.float64))
 
 
-def grid_starts(lay: Layout, pts: Points, w=None, delta: float = HUBER_DELTA, top_k: int = 8) -> list[np.ndarray]:
+def grid_starts(lay: FreeParams, pts: Points, w=None, delta: float = HUBER_DELTA, top_k: int = 8) -> list[np.ndarray]:
     """The `top_k` best starts of the product grid (shared values x each arm's own values [x R* values])."""
     grid = init_grid()
     shared = [SHAREABLE[s] for s in sorted(lay.share, key=lambda s: SHAREABLE[s])]
@@ -257,7 +257,7 @@ def _clip(v, lay):
     return np.clip(v, lo, hi)
 
 
-def refit(starts, lay: Layout, pts: Points, w=None, delta: float = HUBER_DELTA):
+def refit(starts, lay: FreeParams, pts: Points, w=None, delta: float = HUBER_DELTA):
     """Best L-BFGS-B optimum over `starts`: (vector, objective, converged)."""
     best = None
     fun = make_objective(lay, pts, w, delta)
@@ -274,7 +274,7 @@ class JointFit:
     """A fit of all arms: the free-parameter vector, the bootstrap replicates (rows of vectors; a replicate
     fits all arms at once, so row i of every arm comes from the same resample), and R*."""
 
-    layout: Layout
+    layout: FreeParams
     vector: np.ndarray
     objective: float
     converged: bool
@@ -395,7 +395,7 @@ def fit_joint(arms: list[str], pts: Points, *, share=DEFAULT_SHARE, rstar_mode: 
     return fit
 
 
-def convert(fit: JointFit, lay: Layout) -> np.ndarray:
+def convert(fit: JointFit, lay: FreeParams) -> np.ndarray:
     """`fit`'s parameters as a vector of another layout of the same arms: per-arm values copied, shared ones
     averaged over arms (a start for the other model: the free model started at the shared optimum can only
     improve on it)."""

@@ -1,12 +1,14 @@
 """`assay decontaminate INPUT... --against EVAL... -o DIR`: remove documents that contain evaluation data.
 
 Any dataset (curated web text, synthetic generations): candidates by word n-gram overlap with the evaluation items,
-confirmed by a similarity measure over the matched region, not the whole document, so a copied paragraph inside a
-long answer is still caught (`filters/decontam.py`, which measured 10-grams against 13-grams on planted copies and
-independent same-topic text). Removed documents land in `rejects/` with reason `contaminated`, the evaluation item
-they match (`decontam_item`) and the overlap (`decontam_score`, `decontam_matched`). Evaluation files are JSONL or
-Parquet with a text field (`--eval-field`, e.g. `question`), `.txt` files, or any reader input. Also the last
-sub-stage of `assay generate`.
+confirmed by aligning the item with the matched region of the document (`filters/decontam.py`): a document is
+contaminated when the matched words are a substantial passage (30 words), most of the item (half), or a large share
+of the document (30%), whatever the lengths of item and document. Measured on the PAN13 text-alignment corpus
+against the plain "any shared 10-gram" rule (benchmarks/decontam.py, RESULTS.md). Removed documents land in
+`rejects/` with reason `contaminated`, the evaluation item they match (`decontam_item`) and the overlap
+(`decontam_matched` words, `decontam_score` = share of the item, `decontam_doc_share` = share of the document).
+Evaluation files are JSONL or Parquet with a text field (`--eval-field`, e.g. `question`), `.txt` files, or any
+reader input. Also the last sub-stage of `assay generate`.
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from pipeline.readers.options import ReaderOptions
 from pipeline.runner import Layout, Resources, RunEnv, run_shards, shard_extras, sum_counts, sum_steps
 from pipeline.shard import DocShardWorker
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
-from pipeline.stages.base import DocJob, StageResult, finish, iter_docs, plan_inputs, run_env
+from pipeline.stages.base import (DocJob, StageResult, SubStage, finish, iter_docs, plan_inputs, register_substage,
+                                   run_env)
 
 
 class DecontamSection(DecontamConfig):
@@ -74,15 +77,22 @@ def run_decontaminate(job: DecontaminateJob, ctx: RunContext) -> dict:
 
 register(StageSpec(
     name="decontaminate", job=DecontaminateJob, run=run_decontaminate,
-    help="Remove documents containing evaluation data (n-gram candidates confirmed by region similarity); removed "
-         "documents name the evaluation item they match.",
+    help="Remove documents containing evaluation data: n-gram candidates, confirmed when the matched passage is "
+         "30+ words, half the item or 30% of the document; removed documents name the evaluation item they match.",
     options=(
         Opt(("--against",), "decontaminate.against", "Evaluation data (JSONL/Parquet/.txt); repeatable.",
             multiple=True),
         Opt(("--eval-field",), "decontaminate.eval_field", "Text field of the evaluation records (default text)."),
-        Opt(("--ngram",), "decontaminate.ngram", "Word n-gram length of the candidate search (default 10).", int),
-        Opt(("--threshold",), "decontaminate.threshold", "Share of an item's words matched in the region "
+        Opt(("--ngram",), "decontaminate.ngram", "Word n-gram length of the candidate search (default 8).", int),
+        Opt(("--min-words",), "decontaminate.min_matched_words", "Contaminated when this many words of an item "
+                                                                 "are matched (default 30).", int),
+        Opt(("--threshold",), "decontaminate.threshold", "Also when this share of the item's words is matched "
                                                          "(default 0.5).", float),
+        Opt(("--doc-share",), "decontaminate.doc_share", "Also when the matched words are this share of the "
+                                                         "document (default 0.3).", float),
         Opt(("--text-field",), "decontaminate.reader.text_field", "Text field of the inputs (default text)."),
     ),
 ))
+
+register_substage(SubStage("decontaminate", DecontamSection, decontaminate_shards, default_on=False,
+                           chains=("generate",)))

@@ -15,12 +15,13 @@ from filters.chain import HeuristicsConfig, build_heuristic_steps
 from filters.langid import LanguageConfig, LanguageID
 from filters.quality import FastTextQuality, QualityConfig
 from pipeline.extract import ExtractionConfig
+from pipeline.quality_scores import histogram_of_files, write_histogram
 from pipeline.readers.options import ReaderOptions
 from pipeline.runner import Layout, Resources, RunEnv, run_shards, shard_extras, sum_counts, sum_steps
 from pipeline.shard import DocShardWorker
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
-from pipeline.stages.base import (DocJob, StageResult, SubStage, finish, plan_inputs, register_substage,
-                                   require_parquet, run_env)
+from pipeline.stages.base import (DocJob, StageResult, SubStage, finish, plan_inputs, prefixed_options,
+                                   register_substage, require_parquet, run_env)
 
 
 class FilterConfig(BaseModel):
@@ -51,6 +52,12 @@ class FilterConfig(BaseModel):
             raise ValueError("quality.model: a model is needed to score documents")
         return self
 
+    def build_steps(self) -> list:
+        """The filter steps of this config, in order: language ID, the heuristics, the quality classifier."""
+        steps = [LanguageID(self.language)] if self.language.enabled else []
+        steps += build_heuristic_steps(self.heuristics)
+        return steps + ([FastTextQuality(self.quality)] if self.quality is not None else [])
+
 
 class FilterJob(DocJob):
     """`assay filter` / `python -m jobs.filter`: the filter stage alone."""
@@ -58,15 +65,9 @@ class FilterJob(DocJob):
     filter: FilterConfig = Field(default_factory=FilterConfig)
 
 
-def build_steps(cfg: FilterConfig) -> list:
-    steps = [LanguageID(cfg.language)] if cfg.language.enabled else []
-    steps += build_heuristic_steps(cfg.heuristics)
-    return steps + ([FastTextQuality(cfg.quality)] if cfg.quality is not None else [])
-
-
 def filter_worker(layout: Layout, cfg: FilterConfig) -> DocShardWorker:
     mode = "redecide" if cfg.from_annotations else "annotate" if cfg.annotate_only else "filter"
-    return DocShardWorker(layout, cfg.reader, functools.partial(build_steps, cfg), mode,
+    return DocShardWorker(layout, cfg.reader, cfg.build_steps, mode,
                           None if cfg.from_annotations else cfg.extraction, cfg.batch_docs)
 
 
@@ -88,8 +89,6 @@ def run_filter(job: FilterJob, ctx: RunContext) -> dict:
     env = run_env(job, ctx)
     cfg, quality = job.filter, {}
     if cfg.quality is not None and cfg.quality.keep_top is not None:
-        from pipeline.stages.classify import histogram_of_files, write_histogram
-
         hist = histogram_of_files(files, 10_000, env, job.resources)
         cfg = cfg.model_copy(update={"quality": cfg.quality.resolve_keep_top(hist)})
         quality = write_histogram(layout.root, hist, cfg.quality.threshold, cfg.quality.keep_top)
@@ -111,12 +110,6 @@ FILTER_OPTIONS = (
 )
 
 
-def prefixed_options(opts: tuple[Opt, ...], prefix: str) -> tuple[Opt, ...]:
-    from dataclasses import replace
-
-    return tuple(replace(o, path=f"{prefix}.{o.path}") for o in opts)
-
-
 register(StageSpec(
     name="filter", job=FilterJob, run=run_filter,
     help="Extract, identify language and quality-filter documents (Gopher, C4, FineWeb, hash dumps).",
@@ -133,4 +126,4 @@ register(StageSpec(
     ),
 ))
 
-register_substage(SubStage("filter", FilterConfig, run_filter_shards))
+register_substage(SubStage("filter", FilterConfig, run_filter_shards, options=FILTER_OPTIONS))

@@ -32,12 +32,12 @@ from pipeline.stages.dedupe.driver import STAGE, DedupeJob, dedupe_stage, dedupe
 from pipeline.stages.dedupe.edges import edges_local, edges_ray
 from pipeline.stages.dedupe.keepers import keepers_local, keepers_ray
 from pipeline.stages.dedupe.plan import (BAND_ROW_BYTES, MAX_SHUFFLE_PIECES, SHUFFLE_BATCH_BYTES,
-                                         SORT_SHUFFLE_MAX_DOCS, band_spans, estimate_docs)
+                                         SORT_SHUFFLE_MAX_DOCS, band_spans)
 from pipeline.stages.dedupe.signatures import signature_shard
 from pipeline.stages.dedupe.tables import (COMPONENT_SCHEMA, DECISION_SCHEMA, RANGE_ROWS, NodeRanges, range_files,
                                            range_index, read_node_range, write_ranges_local)
 
-__all__ = ["DedupeJob", "DedupeConfig", "run_dedupe", "dedupe_stage", "dedupe_sub", "estimate_docs", "band_spans",
+__all__ = ["DedupeJob", "DedupeConfig", "run_dedupe", "dedupe_stage", "dedupe_sub", "band_spans",
            "signature_shard", "edges_local", "edges_ray", "memory_components", "distributed_components",
            "keepers_local", "keepers_ray", "filter_shard", "NodeRanges", "range_index", "range_files",
            "read_node_range", "write_ranges_local", "COMPONENT_SCHEMA", "DECISION_SCHEMA", "RANGE_ROWS",
@@ -66,4 +66,4 @@ register(StageSpec(
     ),
 ))
 
-register_substage(SubStage(STAGE, DedupeConfig, dedupe_sub, memory_bound=True))
+register_substage(SubStage(STAGE, DedupeConfig, dedupe_sub, memory_bound=True, chains=("curate", "generate")))

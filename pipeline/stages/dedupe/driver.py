@@ -11,7 +11,7 @@ from filters.dedupe.config import DedupeConfig
 from pipeline.manifest import StageCounts
 from pipeline.runner import Layout, Resources, RunEnv, sum_counts
 from pipeline.stage import RunContext, prepare_output, semantic_config
-from pipeline.stages.base import DocJob, IngestConfig, StageResult, finish, plan_inputs, run_env
+from pipeline.stages.base import DocJob, IngestConfig, StageResult, estimate_docs, finish, plan_inputs, run_env
 from pipeline.stages.dedupe import apply, components, edges, keepers, plan, signatures
 
 STAGE = "dedupe"
@@ -46,10 +46,10 @@ def dedupe_stage(files: list[str], layout: Layout, cfg: DedupeConfig, ingest: In
     for s in stats:
         for k, v in s["extra"]["cluster_sizes"].items():
             hist[int(k)] = hist.get(int(k), 0) + v
-    if ing is not None:
-        counts = StageCounts(counts.input + ing.counts.input - ing.counts.kept, counts.kept,
-                             StageCounts(0, 0, counts.removed).add(StageCounts(0, 0, ing.counts.removed)).removed,
-                             counts.quarantined + ing.counts.quarantined)
+    if ing is not None:  # ingest -> dedupe; the inputs read directly pass the ingest pass as kept
+        direct_rows = counts.input - ing.counts.kept
+        counts = StageCounts.chain([("ingest", ing.counts.add(StageCounts(direct_rows, direct_rows))),
+                                    (STAGE, counts)], layout.stage)
         steps = {**{f"ingest.{k}": v for k, v in ing.steps.items()}, **steps}
     steps["dedupe_total"] = {"wall_s": time.perf_counter() - t_all, "docs": counts.input}
     bands, rows = cfg.band_rows()
@@ -65,7 +65,7 @@ def run_dedupe(job: DedupeJob, ctx: RunContext) -> dict:
     files = plan_inputs(job.inputs, job.ingest.reader)
     prepare_output(job.output, STAGE, semantic_config(job), files, ctx.overwrite)
     layout = Layout.standalone(job.output, STAGE)
-    env = run_env(job, ctx, plan.estimate_docs(files), memory_bound=True)
+    env = run_env(job, ctx, estimate_docs(files), memory_bound=True)
     result = dedupe_stage(files, layout, job.dedupe, job.ingest, job.resources, env)
     return finish(layout, result, job.model_dump(mode="json"), t0)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,17 +110,6 @@ def is_doc_shard(path: str, reader) -> bool:
     return True
 
 
-def estimate_docs(files: list[str]) -> int:
-    """Rows of Parquet inputs, ~2 KB per document for the rest (used to choose the executor)."""
-    n = 0
-    for f in files:
-        if str(f).endswith(".parquet"):
-            n += pq.ParquetFile(f).metadata.num_rows
-        elif os.path.isfile(f):
-            n += os.path.getsize(f) // 2000
-    return n
-
-
 def ingest_worker(layout: Layout, cfg: IngestConfig) -> DocShardWorker:
     return DocShardWorker(layout, cfg.reader, list, "annotate", cfg.extraction)
 
@@ -134,9 +122,7 @@ def ingest(files: list[str], layout: Layout, cfg: IngestConfig, resources: Resou
     other = [f for f in files if f not in set(direct)]
     if not other:
         return direct, None
-    il = Layout(layout.root, f"{layout.stage}-ingest", layout.work / "ingest" / "data", layout.rejects,
-                layout.quarantine, layout.root / "stats" / f"{layout.stage}-ingest", layout.work / "ingest",
-                layout.work / "ingest" / "manifest.json", f"{layout.prefix}ingest-")
+    il = layout.sub(f"{layout.stage}-ingest")
     stats = run_shards(other, il, functools.partial(ingest_worker, il, cfg), env, resources, f"{layout.stage}: ingest")
     return direct + [str(il.data / f"{s['shard']}.parquet") for s in stats], \
         StageResult("ingest", sum_counts(stats), sum_steps(stats))
