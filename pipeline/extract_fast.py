@@ -358,9 +358,10 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
     if len(text) < RELAX_BELOW and len(hard) < len(neg) and not any(_good(t, len(t), 0) for t in text.split("\n")):
         # class names are hints: when obeying them leaves next to nothing that reads like prose, choose again with
         # only the elements marked by their tag, role or visibility left out (an article inside
-        # "content-sidebar-wrap"); a short article that was found stays (its comments must not replace it)
+        # "content-sidebar-wrap"); a short article that was found stays unless that finds several times more (its
+        # comments or a sidebar's blurb must not replace it)
         relaxed = _select(blocks, hard, pos, parent, nkids, comments)
-        if len(relaxed) > len(text):
+        if len(relaxed) > RELAX_GAIN * len(text):
             return relaxed
     return text
 
@@ -372,7 +373,8 @@ def _good(text: str, n: int, ln: int) -> bool:
 
 GAP_CAP = 70.0  # the most a stretch of non-article blocks inside the container costs the run
 LEAD_GAP = 12  # blocks: the first good block after the <h1> may start the run this far before the container
-RELAX_BELOW = 200  # characters: a shorter result is chosen again without the class-name marks
+RELAX_BELOW = 200  # characters: a shorter result is chosen again without the class-name marks ...
+RELAX_GAIN = 3  # ... and replaced when that gives more than three times as much
 L0 = 20.0  # a block is worth its non-link characters minus L0 in the run (short lines cost) ...
 L0_ITEM = 20.0  # ... headings and list items less
 _ITEM_TAGS = frozenset({"h2", "h3", "h4", "h5", "h6", "li", "dt", "dd"})
