@@ -26,7 +26,8 @@ and one walk over the element tree, no XPath:
    line.
 
 A boilerplate-looking wrapper that holds most of the page's good text (``<form id="aspnetForm">``, a ``<div
-class="content has-sidebar">``) is treated as layout, not boilerplate; a result with no prose in it is chosen again
+class="content has-sidebar">``) is treated as layout, not boilerplate (not one marked as comments or named a
+sidebar or a footer as a whole: beside a short post, they hold most of the page's prose); a result with no prose in it is chosen again
 with only the tag/role/visibility marks (class names are hints). Class tokens that name a topic (``category-news``)
 or are atomic CSS (``Bgc($bg-body)``) mark nothing.
 """
@@ -73,6 +74,9 @@ _SPLIT = re.compile(r"[\s_\-:./]+")
 _TAXONOMY = re.compile(r"(?:^|[-_])(?:category|categories|cat|tag|tags|topic|topics|format|type|status)[-_]")
 # compounds of "comment" ("commentbody", "commentform", "commentlist"), not "commentary" or "commented" (a state)
 _COMMENT_WORD = re.compile(r"comment(?!ar|ed$)")
+# names of a sidebar or a footer as a whole ("sidebar", not "content-sidebar-wrap" or "has-sidebar", which name a
+# layout): beside or below the article, never the page's frame
+_BESIDE = frozenset({"sidebar", "footer"})
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 # a boilerplate word before one of these container words: "author-box", "share-bar", "tags-list"
 _CONTAINER_HEAD = frozenset("""box wrap wrapper container area section block bar list info card details profile panel
@@ -89,8 +93,8 @@ _DIGITS = re.compile(r"\d+")
 
 
 def _classify_token(token: str) -> int:
-    """Bit 1: the token marks boilerplate, bit 4: strongly, bit 8: as comments; bit 2: it marks content (cached:
-    tokens repeat across pages)."""
+    """Bit 1: the token marks boilerplate, bit 4: strongly, bit 8: as comments, bit 16: it names a sidebar or a
+    footer; bit 2: it marks content (cached: tokens repeat across pages)."""
     r = _token_cache.get(token)
     if r is not None:
         return r
@@ -104,6 +108,8 @@ def _classify_token(token: str) -> int:
     else:
         if any(_COMMENT_WORD.match(p) or p == "disqus" for p in parts):
             r |= 13
+        elif t in _BESIDE:
+            r |= 21
         elif t in _NEG_TOKEN or t in _NEG_ANY or any(p in _NEG_ANY for p in parts):
             r |= 5
         elif parts[-1] in _NEG_HEAD or t in _NEG_HEAD or (parts[0] in _NEG_HEAD and parts[-1] in _CONTAINER_HEAD):
@@ -117,7 +123,8 @@ def _classify_token(token: str) -> int:
 
 
 def _classify_name(value: str) -> int:
-    """-3 comments, -1 other boilerplate, 1 content, 0 neither, for a class or id value."""
+    """-3 comments, -5 a sidebar or a footer, -1 other boilerplate, 1 content, 0 neither, for a class or id
+    value."""
     r = _cache.get(value)
     if r is not None:
         return r
@@ -136,6 +143,8 @@ def _classify_name(value: str) -> int:
     r = -1 if neg and not pos else (1 if pos and not neg else (-1 if neg else 0))
     if r < 0 and bits & 8:
         r = -3
+    elif r < 0 and bits & 16 and not bits & 2:
+        r = -5
     if len(_cache) > 50000:
         _cache.clear()
     _cache[value] = r
@@ -235,7 +244,7 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
     blocks: list[tuple] = []  # (text, nchars, linkchars, stack, tag)
     neg: set[int] = set()
     hard: set[int] = set()
-    comments: set[int] = set()
+    apart: set[int] = set()  # marked as comments, a sidebar or a footer: never a layout wrapper
     pos: set[int] = set()
     parent: dict[int, int] = {}
     nkids: dict[int, int] = {}
@@ -270,7 +279,7 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
                         c = _classify_name(cls)
                     if c < 0:
                         flag = -1
-                        if c == -3:
+                        if c < -1:
                             cm = True
                     elif c > 0 and flag == 0:
                         flag = 1
@@ -281,7 +290,7 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
                         c = _classify_name(ident)
                     if c < 0:
                         flag = -1
-                        if c == -3:
+                        if c < -1:
                             cm = True
                     elif c > 0 and flag == 0:
                         flag = 1
@@ -309,8 +318,8 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
                 tag_now = tag
                 if flag < 0:
                     neg.add(counter)
-                    if cm:
-                        comments.add(counter)
+                    if cm or tag == "footer":
+                        apart.add(counter)
                     if tag in neg_tags or (flag < -1 or _extra_flag(el) < 0):
                         hard.add(counter)  # marked by its tag, role or visibility, not only by a class name
                 elif flag > 0:
@@ -354,13 +363,13 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
             add_block((text, n, (n * raw_link) // raw if raw_link else 0, path, tag_now))
     if not blocks:
         return ""
-    text = _select(blocks, set(neg), pos, parent, nkids, comments)
+    text = _select(blocks, set(neg), pos, parent, nkids, apart)
     if len(text) < RELAX_BELOW and len(hard) < len(neg) and not any(_good(t, len(t), 0) for t in text.split("\n")):
         # class names are hints: when obeying them leaves next to nothing that reads like prose, choose again with
         # only the elements marked by their tag, role or visibility left out (an article inside
         # "content-sidebar-wrap"); a short article that was found stays unless that finds several times more (its
         # comments or a sidebar's blurb must not replace it)
-        relaxed = _select(blocks, hard, pos, parent, nkids, comments)
+        relaxed = _select(blocks, hard, pos, parent, nkids, apart)
         if len(relaxed) > RELAX_GAIN * len(text):
             return relaxed
     return text
@@ -395,7 +404,7 @@ _COMMENT_TITLE = re.compile(
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 
 
-def _select(blocks, neg, pos, parent, nkids, comments) -> str:
+def _select(blocks, neg, pos, parent, nkids, apart) -> str:
     nb = len(blocks)
     weight = [0.0] * nb
     good = [False] * nb
@@ -431,9 +440,10 @@ def _select(blocks, neg, pos, parent, nkids, comments) -> str:
                 if e in neg:
                     under[e] = under.get(e, 0.0) + w
     # a boilerplate-looking wrapper that holds most of the page's good text is a layout wrapper: not boilerplate
-    # (unless it is marked as comments: a long thread under a short post holds most of the page's prose)
+    # (unless it is marked as comments, a sidebar or a footer: a long thread or a sidebar's blurbs next to a short
+    # post hold most of the page's prose)
     for e, g in under.items():
-        if g > 0.6 * good_total and e not in comments:
+        if g > 0.6 * good_total and e not in apart:
             neg.discard(e)
     clean = [neg.isdisjoint(b[3]) for b in blocks]
     # the first good block after the first <h1> is most likely where the article starts
