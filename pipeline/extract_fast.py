@@ -27,8 +27,8 @@ and one walk over the element tree, no XPath:
 
 A boilerplate-looking wrapper that holds most of the page's good text (``<form id="aspnetForm">``, a ``<div
 class="content has-sidebar">``) is treated as layout, not boilerplate (not one marked as comments or named a
-sidebar or a footer as a whole: beside a short post, they hold most of the page's prose); a result with no prose in it is chosen again
-with only the tag/role/visibility marks (class names are hints). Class tokens that name a topic (``category-news``)
+sidebar or a footer as a whole: beside a short post, they hold most of the page's prose); a result with no prose
+in it is chosen again with only the tag/role/visibility marks (class names are hints). Class tokens that name a topic (``category-news``)
 or are atomic CSS (``Bgc($bg-body)``) mark nothing.
 """
 from __future__ import annotations
