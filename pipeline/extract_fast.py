@@ -26,10 +26,12 @@ and one walk over the element tree, no XPath:
    line.
 
 A boilerplate-looking wrapper that holds most of the page's good text (``<form id="aspnetForm">``, a ``<div
-class="content has-sidebar">``) is treated as layout, not boilerplate (not one marked as comments or named a
+class="content-sidebar-wrap">``) is treated as layout, not boilerplate (not one marked as comments or named a
 sidebar or a footer as a whole: beside a short post, they hold most of the page's prose); a result with no prose
-in it is chosen again with only the tag/role/visibility marks (class names are hints). Class tokens that name a topic (``category-news``)
-or are atomic CSS (``Bgc($bg-body)``) mark nothing.
+in it is chosen again with only the tag/role/visibility marks (class names are hints). Class tokens that name a
+topic (``category-news``), say what an element holds or lacks (``has-no-ticker``) or are atomic CSS
+(``Bgc($bg-body)``) mark nothing, and so does a weak boilerplate word in one of class and id against a content name
+in the other (``id="post-58" class="post-meta"``).
 """
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ social sociable socials related newsletter subscribe subscription signup ad adve
 adslot dfp outbrain taboola criteo sponsor sponsored promo promotion promoted-content popup modal overlay breadcrumb
 breadcrumbs sidebar footer navbar navigation menu menubar pagination pager paging slideshow gallery carousel slider
 lightbox newsfeed ticker trending popular mostread most-read recommended recommendations widget-area banner
-masthead toolbar skiplink reply respond
+masthead toolbar skiplink reply respond nocontent
 akismet infobox navbox catlinks mw-editsection references reflist""".split())
 # parts that mark boilerplate when they are the whole name or its head (last part): "author" in "author-box",
 # but not in "author-jane" (Drupal puts that on the article node)
@@ -78,6 +80,7 @@ _COMMENT_WORD = re.compile(r"comment(?!ar|ed$)")
 # layout): beside or below the article, never the page's frame
 _BESIDE = frozenset({"sidebar", "footer"})
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_STATE = frozenset({"has", "no", "with", "without"})
 # a boilerplate word before one of these container words: "author-box", "share-bar", "tags-list"
 _CONTAINER_HEAD = frozenset("""box wrap wrapper container area section block bar list info card details profile panel
 module links inner""".split())
@@ -105,6 +108,8 @@ def _classify_token(token: str) -> int:
         pass
     elif _TAXONOMY.search(t) and parts[-1] not in _CONTAINER_HEAD and parts[-1] not in _NEG_HEAD:
         pass  # "category-social-media", "s-tag-comments": what the element is about ("tags-box" stays)
+    elif parts[0] in _STATE and len(parts) > 1:
+        pass  # "has-sidebar", "has-no-ticker", "with-comments": what the element holds or lacks, not what it is
     else:
         if any(_COMMENT_WORD.match(p) or p == "disqus" for p in parts):
             r |= 13
@@ -123,8 +128,8 @@ def _classify_token(token: str) -> int:
 
 
 def _classify_name(value: str) -> int:
-    """-3 comments, -5 a sidebar or a footer, -1 other boilerplate, 1 content, 0 neither, for a class or id
-    value."""
+    """-3 comments, -5 a sidebar or a footer, -1 other boilerplate, -2 boilerplate by a weak word only ("meta",
+    "author"), 1 content, 0 neither, for a class or id value."""
     r = _cache.get(value)
     if r is not None:
         return r
@@ -145,6 +150,8 @@ def _classify_name(value: str) -> int:
         r = -3
     elif r < 0 and bits & 16 and not bits & 2:
         r = -5
+    elif r < 0 and not bits & 4:
+        r = -2
     if len(_cache) > 50000:
         _cache.clear()
     _cache[value] = r
@@ -272,28 +279,26 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
             cm = False
             if el.attrib:  # (most elements have no attributes: nothing to read)
                 get = el.get
+                cc = ci = 0
                 cls = get("class")
                 if cls:
-                    c = cache.get(cls)
-                    if c is None:
-                        c = _classify_name(cls)
-                    if c < 0:
-                        flag = -1
-                        if c < -1:
-                            cm = True
-                    elif c > 0 and flag == 0:
-                        flag = 1
+                    cc = cache.get(cls)
+                    if cc is None:
+                        cc = _classify_name(cls)
                 ident = get("id")
                 if ident:
-                    c = cache.get(ident)
-                    if c is None:
-                        c = _classify_name(ident)
-                    if c < 0:
+                    ci = cache.get(ident)
+                    if ci is None:
+                        ci = _classify_name(ident)
+                if cc < 0 or ci < 0:
+                    if (cc == -2 and ci > 0) or (ci == -2 and cc > 0):
+                        if flag == 0:  # a weak boilerplate word against a content name: "post-meta" on "post-58"
+                            flag = 1
+                    else:
                         flag = -1
-                        if c < -1:
-                            cm = True
-                    elif c > 0 and flag == 0:
-                        flag = 1
+                        cm = cc <= -3 or ci <= -3
+                elif (cc > 0 or ci > 0) and flag == 0:
+                    flag = 1
                 if flag >= 0 and tag in block_tags:
                     extra = _extra_flag(el)
                     if extra:

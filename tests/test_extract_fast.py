@@ -117,6 +117,7 @@ def _page(body):
     return f"<html><body>{body}</body></html>"
 
 
+_LINKS = "<ul>" + "".join(f'<li><a href="/{i}">Archive of month {i}</a></li>' for i in range(12)) + "</ul>"
 _SHORT_POST = '<h1>Almost there</h1><p>By Jane Doe, 28 May 2010</p><p>The new issue is nearly done.</p>'
 _RULE_PAGES = {
     # an element named as a whole "sidebar" or "footer" (or a <footer>) is never taken for the page's frame, even
@@ -136,10 +137,8 @@ _RULE_PAGES = {
     "commentary_is_content": (_page(f'<div class="commentary">{_p(_LONG)}</div><div class="nav"><a href="/">Home</a>'
                                     '</div>'), _LONG, ["Home"]),
     # a weak boilerplate word next to a content word marks nothing ("widget Blog")
-    "weak_word_next_to_content": (_page(f'<div class="widget Blog">{_p(_LONG[:2])}</div><div>{_p(_REPLIES[:2])}<ul>'
-                                        + "".join(f'<li><a href="/{i}">Archive of month {i}</a></li>'
-                                                  for i in range(12))
-                                        + '</ul></div>'), _LONG[:2], [_REPLIES[0]]),
+    "weak_word_next_to_content": (_page(f'<div class="widget Blog">{_p(_LONG[:2])}</div>'
+                                        f'<div>{_p(_REPLIES[:2])}{_LINKS}</div>'), _LONG[:2], [_REPLIES[0]]),
     # legal notices and credits are boilerplate blocks, even inside the article's container
     "legal_notice": (_page(f'<div class="entry">{_p(_LONG)}<p>\xa9 2012 Example Media Ltd. All rights reserved.</p>'
                            '</div>'), _LONG, ["rights reserved"]),
@@ -154,6 +153,15 @@ _RULE_PAGES = {
     "short_post_stays": (_page('<div class="post"><h1>Almost there</h1><p>New issue soon.</p></div>'
                                '<div id="comments"><p>Can not wait for it, thank you!</p></div>'),
                          ["New issue soon."], ["wait for it"]),
+    # tokens that say what an element holds or lacks ("has-no-ticker", "with-sidebar") mark nothing
+    "state_token": (_page(f'<div class="story has-no-ticker">{_p(_LONG[:2])}</div>'
+                          f'<div>{_p(_REPLIES[:2])}{_LINKS}</div>'), _LONG[:2], [_REPLIES[0]]),
+    # a weak boilerplate word in the class against a content id ("post-meta" on "post-58") marks nothing
+    "weak_class_content_id": (_page(f'<div id="post-58" class="post-meta">{_p(_LONG[:2])}</div>'
+                                    f'<div>{_p(_REPLIES[:2])}{_LINKS}</div>'), _LONG[:2], [_REPLIES[0]]),
+    # "nocontent" (the search engines' mark for what is not the page's content) is boilerplate
+    "nocontent": (_page(f'<div class="page"><div class="entry">{_p(_LONG)}</div><div class="box nocontent">'
+                        f'{_p(_REPLIES[:2])}</div></div>'), _LONG, [_REPLIES[0]]),
 }
 
 
