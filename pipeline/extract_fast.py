@@ -111,7 +111,7 @@ def _classify_token(token: str) -> int:
     elif parts[0] in _STATE and len(parts) > 1:
         pass  # "has-sidebar", "has-no-ticker", "with-comments": what the element holds or lacks, not what it is
     else:
-        if any(_COMMENT_WORD.match(p) or p == "disqus" for p in parts):
+        if ("comment" in t or "disqus" in t) and any(_COMMENT_WORD.match(p) or p == "disqus" for p in parts):
             r |= 13
         elif t in _BESIDE:
             r |= 21
