@@ -26,9 +26,12 @@ and one walk over the element tree, no XPath:
    line.
 
 A boilerplate-looking wrapper that holds most of the page's good text (``<form id="aspnetForm">``, a ``<div
-class="content has-sidebar">``) is treated as layout, not boilerplate; a result with no prose in it is chosen again
-with only the tag/role/visibility marks (class names are hints). Class tokens that name a topic (``category-news``)
-or are atomic CSS (``Bgc($bg-body)``) mark nothing.
+class="content-sidebar-wrap">``) is treated as layout, not boilerplate (not one marked as comments or named a
+sidebar or a footer as a whole: beside a short post, they hold most of the page's prose); a result with no prose
+in it is chosen again with only the tag/role/visibility marks (class names are hints). Class tokens that name a
+topic (``category-news``), say what an element holds or lacks (``has-no-ticker``) or are atomic CSS
+(``Bgc($bg-body)``) mark nothing, and so does a weak boilerplate word in one of class and id against a content name
+in the other (``id="post-58" class="post-meta"``).
 """
 from __future__ import annotations
 
@@ -55,7 +58,7 @@ social sociable socials related newsletter subscribe subscription signup ad adve
 adslot dfp outbrain taboola criteo sponsor sponsored promo promotion promoted-content popup modal overlay breadcrumb
 breadcrumbs sidebar footer navbar navigation menu menubar pagination pager paging slideshow gallery carousel slider
 lightbox newsfeed ticker trending popular mostread most-read recommended recommendations widget-area banner
-masthead toolbar skiplink reply respond
+masthead toolbar skiplink reply respond nocontent
 akismet infobox navbox catlinks mw-editsection references reflist""".split())
 # parts that mark boilerplate when they are the whole name or its head (last part): "author" in "author-box",
 # but not in "author-jane" (Drupal puts that on the article node)
@@ -71,7 +74,13 @@ _SPLIT = re.compile(r"[\s_\-:./]+")
 # class tokens that label what an element is about, not what it is (WordPress' post_class: "category-social-media",
 # "tag-comments", "s-category-news"): skipped unless they end in a container or boilerplate word ("tags-box")
 _TAXONOMY = re.compile(r"(?:^|[-_])(?:category|categories|cat|tag|tags|topic|topics|format|type|status)[-_]")
+# compounds of "comment" ("commentbody", "commentform", "commentlist"), not "commentary" or "commented" (a state)
+_COMMENT_WORD = re.compile(r"comment(?!ar|ed$)")
+# names of a sidebar or a footer as a whole ("sidebar", not "content-sidebar-wrap" or "has-sidebar", which name a
+# layout): beside or below the article, never the page's frame
+_BESIDE = frozenset({"sidebar", "footer"})
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_STATE = frozenset({"has", "no", "with", "without"})
 # a boilerplate word before one of these container words: "author-box", "share-bar", "tags-list"
 _CONTAINER_HEAD = frozenset("""box wrap wrapper container area section block bar list info card details profile panel
 module links inner""".split())
@@ -87,7 +96,8 @@ _DIGITS = re.compile(r"\d+")
 
 
 def _classify_token(token: str) -> int:
-    """Bit 1: the token marks boilerplate; bit 2: it marks content (cached: tokens repeat across pages)."""
+    """Bit 1: the token marks boilerplate, bit 4: strongly, bit 8: as comments, bit 16: it names a sidebar or a
+    footer; bit 2: it marks content (cached: tokens repeat across pages)."""
     r = _token_cache.get(token)
     if r is not None:
         return r
@@ -98,9 +108,16 @@ def _classify_token(token: str) -> int:
         pass
     elif _TAXONOMY.search(t) and parts[-1] not in _CONTAINER_HEAD and parts[-1] not in _NEG_HEAD:
         pass  # "category-social-media", "s-tag-comments": what the element is about ("tags-box" stays)
+    elif parts[0] in _STATE and len(parts) > 1:
+        pass  # "has-sidebar", "has-no-ticker", "with-comments": what the element holds or lacks, not what it is
     else:
-        if (t in _NEG_TOKEN or t in _NEG_ANY or any(p in _NEG_ANY for p in parts) or parts[-1] in _NEG_HEAD
-                or t in _NEG_HEAD or (parts[0] in _NEG_HEAD and parts[-1] in _CONTAINER_HEAD)):
+        if ("comment" in t or "disqus" in t) and any(_COMMENT_WORD.match(p) or p == "disqus" for p in parts):
+            r |= 13
+        elif t in _BESIDE:
+            r |= 21
+        elif t in _NEG_TOKEN or t in _NEG_ANY or any(p in _NEG_ANY for p in parts):
+            r |= 5
+        elif parts[-1] in _NEG_HEAD or t in _NEG_HEAD or (parts[0] in _NEG_HEAD and parts[-1] in _CONTAINER_HEAD):
             r |= 1
         if any(p in _POS_PARTS for p in parts) and parts[-1] not in _NEG_HEAD:
             r |= 2
@@ -111,17 +128,30 @@ def _classify_token(token: str) -> int:
 
 
 def _classify_name(value: str) -> int:
-    """-1 boilerplate, 1 content, 0 neither, for a class or id value."""
+    """-3 comments, -5 a sidebar or a footer, -1 other boilerplate, -2 boilerplate by a weak word only ("meta",
+    "author"), 1 content, 0 neither, for a class or id value."""
     r = _cache.get(value)
     if r is not None:
         return r
     bits = 0
+    pure_pos = False
     tc = _token_cache
     for token in _DIGITS.sub("0", value).split():  # "comment-38094" and "comment-12" are one token to the cache
         b = tc.get(token)
-        bits |= _classify_token(token) if b is None else b
+        if b is None:
+            b = _classify_token(token)
+        bits |= b
+        pure_pos = pure_pos or b == 2
     neg, pos = bits & 1, bits & 2
+    if neg and pure_pos and not bits & 4:
+        neg = 0  # a weak boilerplate word next to a content word: "widget Blog", "module content"
     r = -1 if neg and not pos else (1 if pos and not neg else (-1 if neg else 0))
+    if r < 0 and bits & 8:
+        r = -3
+    elif r < 0 and bits & 16 and not bits & 2:
+        r = -5
+    elif r < 0 and not bits & 4:
+        r = -2
     if len(_cache) > 50000:
         _cache.clear()
     _cache[value] = r
@@ -221,6 +251,7 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
     blocks: list[tuple] = []  # (text, nchars, linkchars, stack, tag)
     neg: set[int] = set()
     hard: set[int] = set()
+    apart: set[int] = set()  # marked as comments, a sidebar or a footer: never a layout wrapper
     pos: set[int] = set()
     parent: dict[int, int] = {}
     nkids: dict[int, int] = {}
@@ -245,26 +276,29 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
                 push(False)
                 continue
             flag = -1 if tag in neg_tags else 0
+            cm = False
             if el.attrib:  # (most elements have no attributes: nothing to read)
                 get = el.get
+                cc = ci = 0
                 cls = get("class")
                 if cls:
-                    c = cache.get(cls)
-                    if c is None:
-                        c = _classify_name(cls)
-                    if c < 0:
-                        flag = -1
-                    elif c > 0 and flag == 0:
-                        flag = 1
+                    cc = cache.get(cls)
+                    if cc is None:
+                        cc = _classify_name(cls)
                 ident = get("id")
                 if ident:
-                    c = cache.get(ident)
-                    if c is None:
-                        c = _classify_name(ident)
-                    if c < 0:
+                    ci = cache.get(ident)
+                    if ci is None:
+                        ci = _classify_name(ident)
+                if cc < 0 or ci < 0:
+                    if (cc == -2 and ci > 0) or (ci == -2 and cc > 0):
+                        if flag == 0:  # a weak boilerplate word against a content name: "post-meta" on "post-58"
+                            flag = 1
+                    else:
                         flag = -1
-                    elif c > 0 and flag == 0:
-                        flag = 1
+                        cm = cc <= -3 or ci <= -3
+                elif (cc > 0 or ci > 0) and flag == 0:
+                    flag = 1
                 if flag >= 0 and tag in block_tags:
                     extra = _extra_flag(el)
                     if extra:
@@ -289,6 +323,8 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
                 tag_now = tag
                 if flag < 0:
                     neg.add(counter)
+                    if cm or tag == "footer":
+                        apart.add(counter)
                     if tag in neg_tags or (flag < -1 or _extra_flag(el) < 0):
                         hard.add(counter)  # marked by its tag, role or visibility, not only by a class name
                 elif flag > 0:
@@ -332,13 +368,14 @@ def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
             add_block((text, n, (n * raw_link) // raw if raw_link else 0, path, tag_now))
     if not blocks:
         return ""
-    text = _select(blocks, set(neg), pos, parent, nkids)
+    text = _select(blocks, set(neg), pos, parent, nkids, apart)
     if len(text) < RELAX_BELOW and len(hard) < len(neg) and not any(_good(t, len(t), 0) for t in text.split("\n")):
         # class names are hints: when obeying them leaves next to nothing that reads like prose, choose again with
         # only the elements marked by their tag, role or visibility left out (an article inside
-        # "content-sidebar-wrap"); a short article that was found stays (its comments must not replace it)
-        relaxed = _select(blocks, hard, pos, parent, nkids)
-        if len(relaxed) > len(text):
+        # "content-sidebar-wrap"); a short article that was found stays unless that finds several times more (its
+        # comments or a sidebar's blurb must not replace it)
+        relaxed = _select(blocks, hard, pos, parent, nkids, apart)
+        if len(relaxed) > RELAX_GAIN * len(text):
             return relaxed
     return text
 
@@ -350,7 +387,8 @@ def _good(text: str, n: int, ln: int) -> bool:
 
 GAP_CAP = 70.0  # the most a stretch of non-article blocks inside the container costs the run
 LEAD_GAP = 12  # blocks: the first good block after the <h1> may start the run this far before the container
-RELAX_BELOW = 200  # characters: a shorter result is chosen again without the class-name marks
+RELAX_BELOW = 200  # characters: a shorter result is chosen again without the class-name marks ...
+RELAX_GAIN = 3  # ... and replaced when that gives more than three times as much
 L0 = 20.0  # a block is worth its non-link characters minus L0 in the run (short lines cost) ...
 L0_ITEM = 20.0  # ... headings and list items less
 _ITEM_TAGS = frozenset({"h2", "h3", "h4", "h5", "h6", "li", "dt", "dd"})
@@ -358,29 +396,59 @@ ASCEND_GAIN = 0.3  # go up to an ancestor that adds >= 30% more good text ...
 ASCEND_PURITY = 0.5  # ... of which >= 50% of the added characters are good text
 ANCHOR_SCORE = 3.0  # container-score bonus of the first good block after the <h1> (a long paragraph scores ~4-7)
 ANCHOR_RUN = 60.0  # run-value bonus of that block
+# a legal notice or credit: "© 2012 ...", "All rights reserved", "Copyright 2012", "Foto: © dpa" (a footer or a
+# caption, not the article)
+_LEGAL = re.compile(r"\xa9|all rights reserved|copyright (?:\xa9 ?)?\d{4}", re.I)
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_COMMENT_TITLE = re.compile(
+    r"\W*(?:\d+|no|one|two|three|four|five)\s+(?:comments?|responses?|repl(?:y|ies)|thoughts?|reactions?)"
+    r"(?:\s+(?:on|to|so far)\b.*|\W*)$"
+    r"|\W*comments?\s*\(\d+\)\W*$"
+    r"|\W*(?:comments?|responses?|repl(?:y|ies)|thoughts?)\s+(?:on|to)\s+\W"
+    r"|\W*(?:leave|post|add|write|submit)\s+(?:a|your|new|a new)\s+(?:comment|reply|response)\b", re.I)
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 
 
-def _select(blocks, neg, pos, parent, nkids) -> str:
+def _select(blocks, neg, pos, parent, nkids, apart) -> str:
     nb = len(blocks)
     weight = [0.0] * nb
     good = [False] * nb
     good_total = 0.0
     under: dict[int, float] = {}
+    bad = set()  # blocks that are boilerplate by their words: legal notices, a comment section under its title
+    tail = 0  # the element whose remaining blocks follow a comment-section title
     for i, (text, n, ln, st, tag) in enumerate(blocks):
         w = float(n - ln)
         if not text.isascii():
             w += 2 * len(_CJK.findall(text))
         weight[i] = w
+        if tail:
+            if tail in st:
+                bad.add(i)
+            else:
+                tail = 0
+        if not tail and tag in _HEADINGS and n < 80 and _COMMENT_TITLE.match(text):
+            # "23 Comments", "Leave a Reply", "3 thoughts on “…”": the rest of the enclosing element is comments
+            e = st[-2] if len(st) > 1 else 0
+            while e and nkids.get(e, 0) == 1 and parent.get(e, 0):
+                e = parent[e]
+            bad.add(i)
+            tail = e
+        elif ("ight" in text or "IGHT" in text or "\xa9" in text) and _LEGAL.search(text):
+            bad.add(i)
+            continue  # not prose
         if _good(text, n, ln):
-            good[i] = True
+            # (comments are prose: they count in the page's good text, not in the article's)
+            good[i] = not tail
             good_total += w
             for e in st:
                 if e in neg:
                     under[e] = under.get(e, 0.0) + w
     # a boilerplate-looking wrapper that holds most of the page's good text is a layout wrapper: not boilerplate
+    # (unless it is marked as comments, a sidebar or a footer: a long thread or a sidebar's blurbs next to a short
+    # post hold most of the page's prose)
     for e, g in under.items():
-        if g > 0.6 * good_total:
+        if g > 0.6 * good_total and e not in apart:
             neg.discard(e)
     clean = [neg.isdisjoint(b[3]) for b in blocks]
     # the first good block after the first <h1> is most likely where the article starts
@@ -447,7 +515,7 @@ def _select(blocks, neg, pos, parent, nkids) -> str:
     vals = []
     for i in region:
         text, n, ln, st, tag = blocks[i]
-        if not _clean_below(st, top, neg) or ln > 0.5 * n:
+        if not _clean_below(st, top, neg) or ln > 0.5 * n or i in bad:
             v = -float(n) - 10.0
         else:
             v = weight[i] - (L0_ITEM if tag in _ITEM_TAGS else L0)
@@ -488,7 +556,7 @@ def _select(blocks, neg, pos, parent, nkids) -> str:
     out = []
     for k in range(bs, be + 1):
         text, n, ln, st, tag = blocks[region[k]]
-        if skip[k] or ln > 0.5 * n or not _clean_below(st, top, neg):
+        if skip[k] or ln > 0.5 * n or not _clean_below(st, top, neg) or region[k] in bad:
             continue
         out.append(text)
     return "\n".join(out)

@@ -100,6 +100,81 @@ def test_fast_extractor_keeps_structure_and_drops_inline_noise():
                    "The second paragraph mentions a link inside and goes on for a while longer."]
 
 
+# hand-written pages, one per rule about page structure (each fails without its rule)
+_LONG = ["The magazine collects the best essays of the month, edited by hand, printed on paper and sent to readers.",
+         "Its writers come from many fields, and each issue carries interviews, long reads and a few short notes.",
+         "Readers can subscribe for a year, and back issues stay on sale for as long as the printer keeps them."]
+_REPLIES = ["I read every issue of it, and this one was the best so far, thanks to the interview with the printer.",
+            "Could you say more about the paper you use? It looked different this month, thinner and a bit more grey.",
+            "Great work as always, although I wish the essays were shorter and there were more pictures in the middle."]
+
+
+def _p(lines):
+    return "".join(f"<p>{t}</p>" for t in lines)
+
+
+def _page(body):
+    return f"<html><body>{body}</body></html>"
+
+
+_LINKS = "<ul>" + "".join(f'<li><a href="/{i}">Archive of month {i}</a></li>' for i in range(12)) + "</ul>"
+_SHORT_POST = '<h1>Almost there</h1><p>By Jane Doe, 28 May 2010</p><p>The new issue is nearly done.</p>'
+_RULE_PAGES = {
+    # an element named as a whole "sidebar" or "footer" (or a <footer>) is never taken for the page's frame, even
+    # when it holds most of the page's prose next to a short post
+    "sidebar_beside_short_post": (_page(f'<div id="content"><div class="post">{_SHORT_POST}</div></div>'
+                                       f'<div id="sidebar">{_p(_LONG)}</div>'),
+                                  ["The new issue is nearly done."], ["magazine collects"]),
+    "footer_below_short_post": (_page(f'<div id="content"><div class="post">{_SHORT_POST}</div></div>'
+                                      f'<footer>{_p(_LONG)}</footer>'),
+                                ["The new issue is nearly done."], ["magazine"]),
+    # ... while a wrapper whose name only mentions the sidebar is layout
+    "layout_wrapper": (_page(f'<div class="content-sidebar-wrap"><div class="entry">{_p(_LONG)}</div>'
+                             '<div class="widget"><a href="/a">Archive</a></div></div>'), _LONG, ["Archive"]),
+    # comments: compounds of "comment" mark them, "commentary" does not
+    "comment_compound": (_page(f'<div class="entry">{_p(_LONG)}<div class="commentbody">{_p(_REPLIES)}</div></div>'),
+                         _LONG, [_REPLIES[0]]),
+    "commentary_is_content": (_page(f'<div class="commentary">{_p(_LONG)}</div><div class="nav"><a href="/">Home</a>'
+                                    '</div>'), _LONG, ["Home"]),
+    # a weak boilerplate word next to a content word marks nothing ("widget Blog")
+    "weak_word_next_to_content": (_page(f'<div class="widget Blog">{_p(_LONG[:2])}</div>'
+                                        f'<div>{_p(_REPLIES[:2])}{_LINKS}</div>'), _LONG[:2], [_REPLIES[0]]),
+    # legal notices and credits are boilerplate blocks, even inside the article's container
+    "legal_notice": (_page(f'<div class="entry">{_p(_LONG)}<p>\xa9 2012 Example Media Ltd. All rights reserved.</p>'
+                           '</div>'), _LONG, ["rights reserved"]),
+    # a long thread marked as comments under a short post is not a layout wrapper
+    "comments_not_layout": (_page(f'<div class="post">{_SHORT_POST}</div><div id="comments">{_p(_REPLIES)}</div>'),
+                            ["The new issue is nearly done."], [_REPLIES[1]]),
+    # a heading that titles a comment section ends the article, even when the comments are not marked
+    "comment_section_title": (_page(f'<div class="post">{_p(_LONG)}<h3>3 thoughts on \u201cAlmost there\u201d</h3>'
+                                    f'{_p(_REPLIES)}</div>'), _LONG, ["thoughts on", _REPLIES[0]]),
+    # a short post without a sentence in it stays when the second choice without class marks finds less than
+    # three times as much (a reply under it)
+    "short_post_stays": (_page('<div class="post"><h1>Almost there</h1><p>New issue soon.</p></div>'
+                               '<div id="comments"><p>Can not wait for it, thank you!</p></div>'),
+                         ["New issue soon."], ["wait for it"]),
+    # tokens that say what an element holds or lacks ("has-no-ticker", "with-sidebar") mark nothing
+    "state_token": (_page(f'<div class="story has-no-ticker">{_p(_LONG[:2])}</div>'
+                          f'<div>{_p(_REPLIES[:2])}{_LINKS}</div>'), _LONG[:2], [_REPLIES[0]]),
+    # a weak boilerplate word in the class against a content id ("post-meta" on "post-58") marks nothing
+    "weak_class_content_id": (_page(f'<div id="post-58" class="post-meta">{_p(_LONG[:2])}</div>'
+                                    f'<div>{_p(_REPLIES[:2])}{_LINKS}</div>'), _LONG[:2], [_REPLIES[0]]),
+    # "nocontent" (the search engines' mark for what is not the page's content) is boilerplate
+    "nocontent": (_page(f'<div class="page"><div class="entry">{_p(_LONG)}</div><div class="box nocontent">'
+                        f'{_p(_REPLIES[:2])}</div></div>'), _LONG, [_REPLIES[0]]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_RULE_PAGES))
+def test_fast_extractor_rules_on_hand_written_pages(name):
+    html, want, dont = _RULE_PAGES[name]
+    out = extract_fast(html)
+    for line in want:
+        assert line in out.split("\n"), (name, out)
+    for text in dont:
+        assert text not in out, (name, out)
+
+
 def test_fast_extractor_on_odd_inputs():
     assert extract_fast("") == "" and extract_fast("   ") == "" and extract_fast("no markup at all") in ("", "no markup at all")
     assert extract_fast(b"<p>" + "Bytes are read as UTF-8 and this is a sentence long enough to keep.".encode() + b"</p>")
