@@ -291,7 +291,8 @@ def test_cli_joint_fit_writes_multipliers_crossover_and_plots(tmp_path):
             assert (out / f"{stem}.{ext}").stat().st_size > 1000
     md = (out / "report.md").read_text()
     lead = md.split("## Answer", 1)[1].strip().splitlines()
-    assert lead[0].startswith("- one token of `filtered` is worth ") and "tokens of `raw`" in lead[0]
+    assert lead[0].startswith("- Ranking") and "`filtered` > `raw` > `control`; 3 of 3 pairs decided" in lead[0]
+    assert lead[1].startswith("- one token of `filtered` is worth ") and "tokens of `raw`" in lead[1]
     assert "## Runs past four epochs" in md
     # positive controls (the ablation's planted arms): the report says whether the interval holds the planted value
     res = fit_runs(runs, tmp_path / "planted", bootstrap=20, repetition="fixed", compare=False, progress=False,
