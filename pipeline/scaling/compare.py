@@ -63,8 +63,8 @@ def compare_models(fit: JointFit, pts: Points, *, loo: bool = True, progress: bo
     label = {(): "every arm its own E, A, B, alpha, beta"}
     name_fit = "shared" if fit.layout.share else "free"
     name_other = "free" if fit.layout.share else "shared"
-    out = {"criterion": "leave-one-out RMSE of log loss (primary); AIC/AICc/BIC on the Huber(1e-3) likelihood of "
-                        "the log residuals (scale profiled)", "models": {}}
+    out = {"criterion": "leave-one-out RMSE of log loss (primary); AIC/AICc/BIC on the Gaussian likelihood of "
+                        "the log residuals (sigma profiled)", "models": {}}
     if why:
         out["verdict"] = (f"the {name_other} model cannot be fitted to these runs ({why[0]}), so only the "
                           f"{name_fit} model is reported")

@@ -2,8 +2,8 @@
 
 Truth: L_k(N, D) = E + A / N^alpha + B k^-beta / D^beta for arm k with data multiplier k (one token of the arm is
 worth k tokens of the baseline), optionally per-arm E offsets (`e_shift`, so orders can change with scale), and
-optionally an early-training plateau the form does not describe: L x (1 + h / (1 + (D / D_p)^4)), which lifts the
-runs below D_p by up to h.  Every run gets its own seed noise, log L x exp(Normal(0, sigma^2)).  Used by
+optionally an early-training plateau the form does not describe: L x (1 + h / (1 + (D / D_p)^s)), which lifts the
+runs below D_p by up to h (s: how sharply the plateau ends; 8: by 2 D_p the lift is h / 257).  Every run gets its own seed noise, log L x exp(Normal(0, sigma^2)).  Used by
 `benchmarks/calibration.py`, `benchmarks/decision_accuracy.py` and the calibration tests.
 """
 
@@ -37,6 +37,7 @@ class Truth:
     e_shift: dict = field(default_factory=dict)          # arm -> relative change of E (0.01: E x 1.01)
     plateau: float = 0.0                                 # h
     plateau_d: float | None = None                       # D_p
+    plateau_sharpness: float = 8.0                       # s
 
     def loss(self, arm: str, n, d) -> np.ndarray:
         p = self.params
@@ -45,7 +46,7 @@ class Truth:
         n, d = np.asarray(n, dtype=np.float64), np.asarray(d, dtype=np.float64)
         out = e + p["A"] / n ** p["alpha"] + p["B"] * k ** -p["beta"] / d ** p["beta"]
         if self.plateau and self.plateau_d:
-            out = out * (1.0 + self.plateau / (1.0 + (d / self.plateau_d) ** 4))
+            out = out * (1.0 + self.plateau / (1.0 + (d / self.plateau_d) ** self.plateau_sharpness))
         return out
 
 

@@ -59,6 +59,11 @@ class Check:
         return asdict(self)
 
 
+def _round(x: float) -> float:
+    """A level's N or D as written in the runs table (exp(log) loses the last digits)."""
+    return float(f"{x:.9g}")
+
+
 def _levels(values: np.ndarray) -> np.ndarray:
     return np.unique(np.round(values, 9))
 
@@ -77,7 +82,7 @@ def held_out_levels(lay, pts) -> tuple[list[tuple[str, float, np.ndarray]], list
             if problems(lay, pts.subset(~mask)):
                 skipped.append(f"{dim} = {math.exp(lv):.3g}: the rest cannot determine the form")
                 continue
-            out.append((dim, float(math.exp(lv)), mask))
+            out.append((dim, _round(math.exp(lv)), mask))
     return out, skipped
 
 
@@ -214,7 +219,7 @@ def form_fails(checks: list[Check]) -> list[Check]:
 
 def extrapolation(n, d, pts) -> float:
     """How far (N, D) lies beyond the largest run: max(N / N_max, D / D_max, 1)."""
-    return max(1.0, float(n) / math.exp(pts.log_n.max()), float(d) / math.exp(pts.log_d.max()))
+    return max(1.0, float(n) / _round(math.exp(pts.log_n.max())), float(d) / _round(math.exp(pts.log_d.max())))
 
 
 def trim_candidates(lay, pts) -> list[tuple[int, float, np.ndarray]]:
@@ -226,5 +231,5 @@ def trim_candidates(lay, pts) -> list[tuple[int, float, np.ndarray]]:
         keep = np.round(pts.log_d, 9) > levels[j - 1]
         if problems(lay, pts.subset(keep)):
             break
-        out.append((j, float(math.exp(levels[j - 1])), keep))
+        out.append((j, _round(math.exp(levels[j - 1])), keep))
     return out
