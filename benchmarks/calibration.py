@@ -12,8 +12,8 @@ per scenario (grid x truth x bootstrap method):
   draws (what an unchecked report would claim);
 - median interval width (high / low), and the pairwise decisions: share of arm pairs decided, share of those right.
 
-Grids: `demo` (the demo's arms, sizes, budgets and seeds, configs/ablate-demo.yaml) and `gpu` (4 sizes x 4 budgets
-x 3 seeds, 20M-160M parameters, 0.4B-3.2B tokens).  Truths: `well` (the fitted form exactly, the demo's own fit for
+Grids: `demo` (the demo's arms, sizes, budgets, seeds and shared parameters, configs/ablate-demo.yaml) and `gpu`
+(4 sizes x 4 budgets x 3 seeds, 20M-160M parameters, 0.4B-3.2B tokens, alpha, beta, E and A shared).  Truths: `well` (the fitted form exactly, the demo's own fit for
 the demo grid, Chinchilla's for the gpu grid) and `plateau` (the same, with the runs below the smallest budgets
 lifted by an early-training plateau the form does not describe).  Noise: the seed noise measured on the demo's real
 student runs (`--sigma`).  Run:
@@ -39,15 +39,17 @@ import numpy as np
 from pipeline.scaling.simulate import CHINCHILLA, Design, Truth, simulate
 
 OUT = Path(__file__).resolve().parent / "out" / "calibration"
-SHARE = ("alpha", "beta", "E", "A")
-# The demo's grid (configs/ablate-demo.yaml): non-embedding N of t0, t1, t2, and the budgets.
-DEMO_SIZES = [100_672, 332_448, 791_680]
-DEMO_BUDGETS = [250_000, 500_000, 1_000_000]
-DEMO_SEEDS = 2
+# The demo's grid (configs/ablate-demo.yaml): non-embedding N of t0 and t1, the budgets (as trained: whole steps of
+# 512 tokens), a second seed at t0's three smaller budgets; the fit shares alpha, beta, E (A and B per arm).
+DEMO_SIZES = [100_672, 332_448]
+DEMO_BUDGETS = [400_384, 600_064, 850_432, 1_200_128]
+DEMO_REPLICATES = [([100_672], DEMO_BUDGETS[:3], 1)]
+DEMO_SHARE = ("alpha", "beta", "E")
 # The demo's own joint fit (make demo, RESULTS.md "Measurement") as the truth of the demo grid.
 DEMO_TRUTH = {"E": 3.0, "A": 40.0, "B": 2000.0, "alpha": 0.3, "beta": 0.4}
-DEMO_ARMS = {"raw": 1.0, "filtered": 2.0, "classifier50": 2.5, "synthetic_mix": 2.2, "control": 0.5}
+DEMO_ARMS = {"raw": 1.0, "filtered": 2.0, "synthetic_mix": 2.2, "control": 0.5}
 GPU_ARMS = {"raw": 1.0, "filtered": 2.0, "classifier": 2.5, "control": 0.5}
+GPU_SHARE = ("alpha", "beta", "E", "A")
 SIGMA = 0.01      # per-run seed noise of log loss measured on the demo's real runs (RESULTS.md)
 
 
@@ -58,11 +60,19 @@ class Scenario:
     truth: Truth
     sigma: float
     method: str = "parametric"
+    share: tuple = GPU_SHARE
+
+
+GPU_BUDGETS = [4e8, 8e8, 1.6e9, 3.2e9]
+
+
+def gpu_sizes() -> list[float]:
+    return [2e7, 4e7, 8e7, 1.6e8]
 
 
 def scenarios(args) -> list[Scenario]:
-    demo = Design(sizes=DEMO_SIZES, budgets=DEMO_BUDGETS, seeds=DEMO_SEEDS)
-    gpu = Design(sizes=[2e7, 4e7, 8e7, 1.6e8], budgets=[4e8, 8e8, 1.6e9, 3.2e9], seeds=3)
+    demo = Design(sizes=DEMO_SIZES, budgets=DEMO_BUDGETS, seeds=1, replicates=DEMO_REPLICATES)
+    gpu = Design(sizes=gpu_sizes(), budgets=GPU_BUDGETS, seeds=3)
     truths = {
         ("demo", "well"): Truth(dict(args.demo_truth), dict(DEMO_ARMS)),
         ("demo", "plateau"): Truth(dict(args.demo_truth), dict(DEMO_ARMS), plateau=args.plateau,
@@ -77,7 +87,8 @@ def scenarios(args) -> list[Scenario]:
                 if method == "points" and truth != "well":
                     continue
                 out.append(Scenario(f"{grid}/{truth}/{method}", demo if grid == "demo" else gpu,
-                                    truths[(grid, truth)], args.sigma, method))
+                                    truths[(grid, truth)], args.sigma, method,
+                                    DEMO_SHARE if grid == "demo" else GPU_SHARE))
     return out
 
 
@@ -90,7 +101,7 @@ def one(job) -> dict:
     rng = np.random.default_rng([zlib.crc32(sc.name.encode()), i])
     df = simulate(sc.design, sc.truth, sc.sigma, rng)
     arms = list(sc.truth.multipliers)
-    a = assess(df, arms, SHARE, "off", 15.4, bootstrap, seed=i, method=sc.method, check_replicates=check_reps)
+    a = assess(df, arms, sc.share, "off", 15.4, bootstrap, seed=i, method=sc.method, check_replicates=check_reps)
     ans = a.answer()
     rec = {"full_pass": a.passes, "answered": ans.passes, "trimmed": ans is not a, "arms": {}, "full": {}}
     for arm in arms[1:]:
@@ -195,9 +206,10 @@ def main() -> None:
               f"{row['coverage_full_fit_all_draws']:.1%}  width x{row['median_width'] or math.nan:.3f}  decided "
               f"{row['decided']:.1%} right {row['right']:.1%}  ({row['seconds']:.0f} s)", flush=True)
     meta = {"draws": args.draws, "bootstrap": args.bootstrap, "check_replicates": args.check_replicates,
-            "sigma": args.sigma, "plateau": args.plateau, "demo_truth": args.demo_truth, "share": SHARE,
-            "demo": {"sizes": DEMO_SIZES, "budgets": DEMO_BUDGETS, "seeds": DEMO_SEEDS, "arms": DEMO_ARMS},
-            "gpu": {"arms": GPU_ARMS}}
+            "sigma": args.sigma, "plateau": args.plateau, "demo_truth": args.demo_truth,
+            "demo": {"sizes": DEMO_SIZES, "budgets": DEMO_BUDGETS, "replicates": DEMO_REPLICATES, "arms": DEMO_ARMS,
+                     "share": DEMO_SHARE},
+            "gpu": {"sizes": gpu_sizes(), "budgets": GPU_BUDGETS, "seeds": 3, "arms": GPU_ARMS, "share": GPU_SHARE}}
     (args.out / "calibration.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     plot(rows, args.out / "calibration")
     print(f"wrote {args.out / 'calibration.json'} and calibration.png/.svg")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.scaling.fit import fit_chinchilla
+from pipeline.scaling.fit import FitResult, fit_chinchilla
 from pipeline.scaling.joint import JointFit, Points, fit_joint, make_layout, make_points
 from pipeline.scaling.validity import check_fit, form_fails, trim_candidates
 

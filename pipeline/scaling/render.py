@@ -37,6 +37,14 @@ def _checks_section(result: dict) -> list[str]:
                 + ("each arm's own sigma is used (Bartlett p = " + f"{noise['bartlett_p']:.2g}: the arms differ)"
                    if noise["per_arm"] else "one sigma for all arms (Bartlett p = "
                    f"{noise['bartlett_p']:.2g})") + ".", ""]
+        arms = noise.get("arms") or {}
+        if any(v.get("floor") for v in arms.values()):
+            out += ["| arm | noise floor (seeds) | df | residual sigma | df |", "|---|---|---|---|---|"]
+            for a, v in arms.items():
+                fl = "-" if v.get("floor") is None else f"{100 * v['floor']:.2g}%"
+                rs = "-" if v.get("sigma") is None else f"{100 * v['sigma']:.2g}%"
+                out.append(f"| {a} | {fl} | {v.get('floor_df') or 0:.0f} | {rs} | {v.get('df') or 0:.1f} |")
+            out.append("")
     out += ["| check | result | numbers |", "|---|---|---|"]
     for c in result.get("checks", []):
         out.append(f"| {NAMES.get(c['name'], c['name'])} | {STATUS[c['status']]} | {c['summary']} |")

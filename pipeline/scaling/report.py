@@ -1,13 +1,16 @@
-"""`assay fit`: fit L(N, D) for every arm of a runs table, measure each arm against a baseline, write fit.json,
-report.md and the plots (PNG + SVG).
+"""`assay fit`: fit L(N, D) for every arm of a runs table, check the form, measure each arm against a baseline and
+decide between arms; write fit.json, report.md and the plots (PNG + SVG).
 
-Modes: `joint` (default; `share` parameters common to all arms, A and B per arm, stratified bootstrap) or
-`per-arm` (`share="none"`: every arm its own Approach 3 fit, exactly as `fit_chinchilla` does it).  Repetition:
-when the runs table has `unique_tokens` (the arm's pool U), D is replaced by the effective data D' of Muennighoff
-et al. (2023) with R* fixed or fitted (`pipeline.scaling.repetition`).  Analyses: per-arm data multiplier
-(B_base / B_arm)^(1/beta) with its interval (needs beta shared), compute multiplier M(L*) along the fresh-data
-frontier, shared-vs-free model comparison (`pipeline.scaling.compare`), pool-limited frontiers and crossovers
-(`pipeline.scaling.crossover`).  Unfittable inputs raise `UserError` with a one-line reason when `strict`.
+Modes: `joint` (default; `share` parameters common to all arms, B per arm, least squares, parametric bootstrap with
+the measured run-to-run noise) or `per-arm` (`share="none"`: every arm its own Approach 3 fit, exactly as
+`fit_chinchilla` does it).  Repetition: when the runs table has `unique_tokens` (the arm's pool U), D is replaced by
+the effective data D' of Muennighoff et al. (2023) with R* fixed or fitted (`pipeline.scaling.repetition`).
+Pipeline: `assess` (fit, checks of `pipeline.scaling.validity`, refit without the smallest budgets when the form
+fails), then on the fit the answer rests on: per-arm data multiplier (B_base / B_arm)^(1/beta) with its interval
+(needs beta shared), pairwise decisions and ranking (`pipeline.scaling.decide`), predictions at `target`, compute
+multiplier M(L*), shared-vs-free model comparison (`pipeline.scaling.compare`), pool-limited frontiers and
+crossovers (`pipeline.scaling.crossover`); the lead (`pipeline.scaling.lead`) holds only what passed its checks.
+Unfittable inputs raise `UserError` with a one-line reason when `strict`.
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ from pipeline.errors import UserError
 from pipeline.io import write_text_atomic
 from pipeline.progress import log
 from pipeline.scaling import plots
-from pipeline.scaling.checks import design_warnings, fit_warnings, problems
 from pipeline.scaling.assess import assess, from_per_arm
+from pipeline.scaling.checks import design_warnings, fit_warnings, problems
 from pipeline.scaling.decide import parse_target
 from pipeline.scaling.fit import FitResult, fit_chinchilla
-from pipeline.scaling.joint import JointFit, make_layout, make_points, parse_share
+from pipeline.scaling.joint import make_layout, make_points, parse_share
 from pipeline.scaling.lead import compose
 from pipeline.scaling.repetition import RSTAR_PUBLISHED, epochs, over_epochs
 

@@ -23,11 +23,19 @@ class Design:
     budgets: list[float] | None = None   # D for every size (or tokens_per_param)
     seeds: int = 1
     tokens_per_param: list[float] | None = None   # D = N x each of these (a ladder), instead of fixed budgets
+    replicates: list[tuple[list[float], list[float], int]] = field(default_factory=list)  # (sizes, budgets, more seeds)
 
     def cells(self) -> list[tuple[float, float]]:
         if self.tokens_per_param is not None:
             return [(n, n * t) for n in self.sizes for t in self.tokens_per_param]
         return [(n, d) for n in self.sizes for d in self.budgets]
+
+    def runs(self) -> list[tuple[float, float, int]]:
+        """(N, D, seed) of every run: the grid with `seeds`, then the replicate seeds."""
+        out = [(n, d, s) for n, d in self.cells() for s in range(self.seeds)]
+        for sizes, budgets, more in self.replicates:
+            out += [(n, d, self.seeds + s) for n in sizes for d in budgets for s in range(more)]
+        return out
 
 
 @dataclass
@@ -54,9 +62,7 @@ def simulate(design: Design, truth: Truth, sigma: float, rng: np.random.Generato
     """One ablation: a runs table (arm, params, tokens, flops, seed, loss) with per-run noise `sigma` (log)."""
     rows = []
     for arm in truth.multipliers:
-        for n, d in design.cells():
-            for s in range(design.seeds):
-                rows.append((arm, n, d, s))
+        rows += [(arm, n, d, s) for n, d, s in design.runs()]
     df = pd.DataFrame(rows, columns=["arm", "params", "tokens", "seed"])
     mean = np.concatenate([truth.loss(a, g["params"], g["tokens"]) for a, g in df.groupby("arm", sort=False)])
     df["loss"] = mean * np.exp(rng.normal(0.0, sigma, len(df)))

@@ -139,9 +139,13 @@ def check_fit(fit, pts, *, replicates: int = NULL_REPLICATES, seed: int = 0, alp
     if not levels:
         out.append(Check("held_out", "not_run", "no budget or size can be left out and the rest still determine "
                          "the form (" + "; ".join(skipped) + ")", [ALL], {"skipped": skipped}))
+    elif fit.per_arm_results is not None:
+        out.append(Check("held_out", "not_run", "per-arm Approach 3 fits (Chinchilla's Huber loss) are not checked; "
+                         "a joint fit (--share) is", [ALL], {"skipped": skipped}))
     elif replicates < 2 or noise is None or not np.isfinite(noise.sigma):
         out.append(Check("held_out", "not_run", "no simulated data sets to measure the spread of held-out "
-                         "predictions", [ALL], {"skipped": skipped}))
+                         "predictions (check replicates 0, or no residual degrees of freedom)", [ALL],
+                         {"skipped": skipped}))
     else:
         obs = _held_out(lay, pts, pts.log_l[None], v[None], levels)[0]
         rng = np.random.default_rng([seed, 7919])
