@@ -87,7 +87,11 @@ def run_demo(out: Path, docs: int = 6000, seed: int = 0, address: str | None = N
     cfg = load_config(AblateConfig, DEMO_CONFIG, {"vars": {"demo": str(out)}})
     _say("ablate: tiny students on every arm, the joint L(N,D) fit, data multipliers against raw, the report")
     report_dir = run_ablate(cfg, ctx)
-    _say(f"done. Report: {report_dir / 'fit' / 'report.md'}")
+    import json
+
+    fit = json.loads((report_dir / "fit" / "fit.json").read_text())
+    lead = "\n".join(f"  - {line}" for line in fit.get("answer", []))
+    _say(f"done. Report: {report_dir / 'fit' / 'report.md'}; its answer:\n{lead}")
     return report_dir
 
 

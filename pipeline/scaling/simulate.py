@@ -43,6 +43,7 @@ class Truth:
     params: dict = field(default_factory=lambda: dict(CHINCHILLA))
     multipliers: dict = field(default_factory=dict)      # arm -> k (the first arm is the baseline, k = 1)
     e_shift: dict = field(default_factory=dict)          # arm -> relative change of E (0.01: E x 1.01)
+    a_mult: dict = field(default_factory=dict)           # arm -> factor on A (a per-arm N term)
     plateau: float = 0.0                                 # h
     plateau_d: float | None = None                       # D_p
     plateau_sharpness: float = 8.0                       # s
@@ -52,10 +53,26 @@ class Truth:
         k = self.multipliers.get(arm, 1.0)
         e = p["E"] * (1.0 + self.e_shift.get(arm, 0.0))
         n, d = np.asarray(n, dtype=np.float64), np.asarray(d, dtype=np.float64)
-        out = e + p["A"] / n ** p["alpha"] + p["B"] * k ** -p["beta"] / d ** p["beta"]
+        a = p["A"] * self.a_mult.get(arm, 1.0)
+        out = e + a / n ** p["alpha"] + p["B"] * k ** -p["beta"] / d ** p["beta"]
         if self.plateau and self.plateau_d:
             out = out * (1.0 + self.plateau / (1.0 + (d / self.plateau_d) ** self.plateau_sharpness))
         return out
+
+
+def truth_from_fit(fit_json: dict) -> tuple[Truth, float]:
+    """A truth that is a joint fit's own point estimate (fit.json of `assay fit`: the baseline's parameters, each
+    arm's data multiplier and A), and the run-to-run noise it measured (the seed floor when measured, else the
+    residual sigma)."""
+    base = fit_json["baseline"]
+    p = dict(fit_json["arms"][base]["params"])
+    mult, a_mult = {}, {}
+    for arm, e in fit_json["arms"].items():
+        mult[arm] = e["data_multiplier"]["value"] or 1.0
+        a_mult[arm] = e["params"]["A"] / p["A"]
+    mult = {base: mult.pop(base), **mult}
+    noise = fit_json.get("noise") or {}
+    return Truth(p, mult, a_mult=a_mult), float(noise.get("floor") or noise["sigma"])
 
 
 def simulate(design: Design, truth: Truth, sigma: float, rng: np.random.Generator) -> pd.DataFrame:
