@@ -74,9 +74,9 @@ def scenarios(args) -> list[Scenario]:
     demo = Design(sizes=DEMO_SIZES, budgets=DEMO_BUDGETS, seeds=1, replicates=DEMO_REPLICATES)
     gpu = Design(sizes=gpu_sizes(), budgets=GPU_BUDGETS, seeds=3)
     truths = {
-        ("demo", "well"): Truth(dict(args.demo_truth), dict(DEMO_ARMS)),
-        ("demo", "plateau"): Truth(dict(args.demo_truth), dict(DEMO_ARMS), plateau=args.plateau,
-                                   plateau_d=1.2 * DEMO_BUDGETS[0]),
+        ("demo", "well"): Truth(dict(args.demo_truth), dict(args.demo_arms), a_mult=dict(args.demo_a_mult)),
+        ("demo", "plateau"): Truth(dict(args.demo_truth), dict(args.demo_arms), a_mult=dict(args.demo_a_mult),
+                                   plateau=args.plateau, plateau_d=1.2 * DEMO_BUDGETS[0]),
         ("gpu", "well"): Truth(dict(CHINCHILLA), dict(GPU_ARMS)),
         ("gpu", "plateau"): Truth(dict(CHINCHILLA), dict(GPU_ARMS), plateau=args.plateau, plateau_d=1.2 * 4e8),
     }
@@ -187,9 +187,20 @@ def main() -> None:
     ap.add_argument("--sigma", type=float, default=SIGMA, help="per-run seed noise of log loss")
     ap.add_argument("--plateau", type=float, default=0.06, help="plateau height h (relative loss)")
     ap.add_argument("--demo-truth", type=json.loads, default=DEMO_TRUTH, help="JSON dict E, A, B, alpha, beta")
+    ap.add_argument("--demo-fit", type=Path, default=None,
+                    help="the demo's fit.json: its fit is the demo grid's truth and its measured noise the sigma")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    args.demo_arms = dict(DEMO_ARMS)
+    args.demo_a_mult = {}
+    if args.demo_fit:
+        from pipeline.scaling.simulate import truth_from_fit
+
+        t, args.sigma = truth_from_fit(json.loads(args.demo_fit.read_text()))
+        args.demo_truth, args.demo_arms, args.demo_a_mult = t.params, t.multipliers, t.a_mult
+        print(f"demo truth from {args.demo_fit}: {t.params}, multipliers {t.multipliers}, A factors {t.a_mult}, "
+              f"sigma {args.sigma:.4f}")
     rows = []
     for sc in scenarios(args):
         t0 = time.perf_counter()
@@ -207,7 +218,8 @@ def main() -> None:
               f"{row['decided']:.1%} right {row['right']:.1%}  ({row['seconds']:.0f} s)", flush=True)
     meta = {"draws": args.draws, "bootstrap": args.bootstrap, "check_replicates": args.check_replicates,
             "sigma": args.sigma, "plateau": args.plateau, "demo_truth": args.demo_truth,
-            "demo": {"sizes": DEMO_SIZES, "budgets": DEMO_BUDGETS, "replicates": DEMO_REPLICATES, "arms": DEMO_ARMS,
+            "demo": {"sizes": DEMO_SIZES, "budgets": DEMO_BUDGETS, "replicates": DEMO_REPLICATES, "arms": args.demo_arms,
+                     "a_mult": args.demo_a_mult, "fit": None if args.demo_fit is None else str(args.demo_fit),
                      "share": DEMO_SHARE},
             "gpu": {"sizes": gpu_sizes(), "budgets": GPU_BUDGETS, "seeds": 3, "arms": GPU_ARMS, "share": GPU_SHARE}}
     (args.out / "calibration.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")

@@ -84,12 +84,17 @@ def main() -> None:
     ap.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS))
     ap.add_argument("--truths", nargs="+", default=list(SHARES))
     ap.add_argument("--sigma", type=float, default=SIGMA)
+    ap.add_argument("--sigma-from", type=Path, default=None, help="a fit.json whose measured noise floor is the sigma")
     ap.add_argument("--bootstrap", type=int, default=200)
     ap.add_argument("--check-replicates", type=int, default=100)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.sigma_from:
+        noise = json.loads(args.sigma_from.read_text())["noise"]
+        args.sigma = float(noise.get("floor") or noise["sigma"])
+        print(f"sigma {args.sigma:.4f} per run, measured in {args.sigma_from}")
     rows = []
     for truth_kind in args.truths:
         for frac in args.fractions:
@@ -114,7 +119,8 @@ def main() -> None:
                   f"{row['point_accuracy'] or math.nan:.1%}  baseline (largest run) {row['baseline_accuracy']:.1%}"
                   f"  ({row['seconds']:.0f} s)", flush=True)
     meta = {"target": [N_TARGET, D_TARGET], "tokens_per_param": TPP, "sizes": "N_max/8..N_max", "seeds": 3,
-            "arms": args.arms, "multipliers": [0.5, 3.0], "sigma": args.sigma, "bootstrap": args.bootstrap,
+            "arms": args.arms, "multipliers": [0.5, 3.0], "sigma": args.sigma,
+            "sigma_from": None if args.sigma_from is None else str(args.sigma_from), "bootstrap": args.bootstrap,
             "check_replicates": args.check_replicates, "draws": args.draws, "shares": SHARES,
             "anchors": {"DataDecide single-scale ranking": "~80% of pairs at ~2% of target compute",
                         "DCLM 411M/1B -> 7B": "83-84% of pairs"}}

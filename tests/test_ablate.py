@@ -140,10 +140,12 @@ def test_demo_config_is_valid():
     path = Path(__file__).resolve().parent.parent / "configs" / "ablate-demo.yaml"
     cfg = load_config(AblateConfig, path, {"vars": {"demo": "/d"}})
     assert cfg.arms["raw"] == ["/d/raw"] and cfg.arms["filtered"] == ["/d/filtered"]
-    assert cfg.arms["synthetic_mix"].mix == {"filtered": 0.8, "/d/synthetic": 0.2}
     assert cfg.planted() == {"control": {"source": "raw", "value": 0.5}}
     assert cfg.arm_paths("control") == ["/d/ablate/arms/control"]
     assert cfg.output == "/d/ablate" and cfg.eval.text == {"heldout": "/d/corpus/_heldout.jsonl"}
-    assert len(cfg.points()) == 7 * 2 * 3 and cfg.baseline == "raw" and cfg.fit.share == "alpha,beta,E,A"
+    # three sizes (A shared is identifiable), four budgets (a plateau can be found and dropped), replicate seeds
+    assert len(cfg.models) == 3 and len(cfg.tokens) == 4 and cfg.fit.share == "alpha,beta,E,A"
+    assert len(cfg.points()) == 3 * 3 * 4 + 3 * 3 and cfg.baseline == "raw"
+    assert cfg.fit.target is not None
     with pytest.raises(ValueError, match="circular"):
         AblateConfig.model_validate({**_config(Path("/t")), "vars": {"a": "${b}", "b": "${a}"}})
