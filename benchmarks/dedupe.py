@@ -179,15 +179,15 @@ def run_tool(tool: str, texts_path: Path, work: Path, args) -> dict:
 
 
 def run_ray_stage(texts_path: Path, work: Path, args) -> dict:
-    """`pipeline.dedupe_stage.run_dedupe` on the extracted Parquet with a local Ray; wall time + driver peak RSS."""
+    """`pipeline.stages.dedupe.run_dedupe` on the extracted Parquet with a local Ray; wall time + driver peak RSS."""
     code = (
         "import json,resource,sys,time\n"
         "from pathlib import Path\n"
-        "from filters.dedupe.config import DedupeConfig\n"
-        "from pipeline.dedupe_stage import run_dedupe\n"
+        "from pipeline.stage import RunContext\n"
+        "from pipeline.stages.dedupe import DedupeJob, run_dedupe\n"
         "t=time.perf_counter()\n"
-        f"m=run_dedupe([{str(texts_path)!r}], Path({str(work / 'ray')!r}), DedupeConfig(ngram={args.ngram}, "
-        f"bands={args.bands}, rows={args.rows}), progress=False)\n"
+        f"m=run_dedupe(DedupeJob(inputs=[{str(texts_path)!r}], output={str(work / 'ray')!r}, dedupe=dict(ngram={args.ngram}, "
+        f"bands={args.bands}, rows={args.rows}), runtime=dict(executor='ray')), RunContext(progress=False))\n"
         "print(json.dumps({'seconds': time.perf_counter()-t, 'kept': m['kept'], 'removed': m['removed'],"
         " 'driver_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))\n"
     )
@@ -244,7 +244,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=8)
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of " + ",".join(TOOLS))
     ap.add_argument("--timeout", type=float, default=None, help="kill a tool after this many seconds")
-    ap.add_argument("--ray", action="store_true", help="also time pipeline.dedupe_stage.run_dedupe (local Ray)")
+    ap.add_argument("--ray", action="store_true", help="also time pipeline.stages.dedupe.run_dedupe (local Ray)")
     ap.add_argument("--prepare-only", action="store_true")
     ap.add_argument("--out", type=Path, help="append the markdown table here")
     args = ap.parse_args()

@@ -1,4 +1,16 @@
-"""Extraction benchmark (issue 12): quality and speed of every HTML extractor, side by side, in one run.
+"""Extraction benchmark: quality and speed of every HTML extractor, side by side, in one run.
+
+``--real DATA`` (issue 17, the basis of the claims): real pages with known main text from public benchmarks pinned
+by commit (``benchmarks/extract_sets.py`` says what to fetch; nothing is downloaded here), each set scored with its
+own metric, per set and as the mean over sets; pages per CPU-second by direct calls, and with ``--through-filter``
+each set as one WARC through ``assay filter --annotate-only --extractor X`` (whole process): the manifest's extract
+step in documents per CPU-second (the worker's and its extraction child's CPU) and the whole process tree's rate:
+
+    flock /work/heavy.lock nice .venv/bin/python benchmarks/extract.py --real DATA --through-filter \
+        --json runs/extract_real.json
+
+The synthetic layouts below are regression tests of the extractor (the same family of code generates them that it
+was first tuned on), not a basis for claims.
 
 Quality: token-chunk precision / recall / F1 as the article-extraction benchmarks compute it (scrapinghub's
 article-extraction-benchmark ``evaluate.py``): word tokens (``\\w+``), overlapping 4-grams counted with
@@ -44,6 +56,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT / "benchmarks"))  # after the packages: benchmarks/filters.py must not shadow filters/
 
 NEWSPAPER = "newspaper4k==0.9.6"
 NEWSPAPER_FILE = ROOT / ".bench" / "newspaper4k-0.9.6.tar.gz"
@@ -57,6 +70,12 @@ def _traf_fast(html: str) -> str:
 
     return trafilatura.extract(html, fast=True, favor_precision=True, include_comments=False, include_tables=False,
                                deduplicate=False) or ""
+
+
+def _traf_default(html: str) -> str:
+    import trafilatura
+
+    return trafilatura.extract(html) or ""
 
 
 def _resiliparse_strict(html: str) -> str:
@@ -85,6 +104,7 @@ def extractors() -> dict:
     return {
         "trafilatura": _trafilatura,          # as assay configures it (favor_precision, no tables/comments)
         "trafilatura_fast": _traf_fast,       # same, fast=True (no fallback extractors)
+        "trafilatura_default": _traf_default,  # trafilatura's own defaults (tables, no favor_precision)
         "resiliparse": _resiliparse,          # as assay configures it (main_content=True)
         "resiliparse_strict": _resiliparse_strict,  # + comments=False, post_meta=False
         "fast": extract_fast,                 # pipeline/extract_fast.py
@@ -93,43 +113,9 @@ def extractors() -> dict:
 
 
 # ------------------------------------------------------------------------------------------------- the metric
-
-_TOKEN = re.compile(r"\w+")
-
-
-def shingles(text: str, n: int = 4) -> Counter:
-    toks = _TOKEN.findall(text or "")
-    return Counter(tuple(toks[i:i + n]) for i in range(max(1, len(toks) - n + 1)) if toks[i:i + n])
-
-
-def tp_fp_fn(true: str, pred: str) -> tuple[float, float, float]:
-    a, b = shingles(true), shingles(pred)
-    tp = sum((a & b).values())
-    fp = sum((b - a).values())
-    fn = sum((a - b).values())
-    s = tp + fp + fn
-    return (tp / s, fp / s, fn / s) if s else (0.0, 0.0, 0.0)
-
-
-def precision(tp: float, fp: float, fn: float) -> float:
-    if fp == fn == 0:
-        return 1.0
-    return 0.0 if tp == fp == 0 else tp / (tp + fp)
-
-
-def recall(tp: float, fp: float, fn: float) -> float:
-    if fp == fn == 0:
-        return 1.0
-    return 0.0 if tp == fn == 0 else tp / (tp + fn)
-
-
-def prf(rows: list[tuple[float, float, float]]) -> tuple[float, float, float]:
-    """(precision, recall, F1) of per-page (tp, fp, fn) rows, as the article-extraction benchmark averages them."""
-    ps = [precision(*r) for r in rows if r[0] + r[1] > 0]
-    rs = [recall(*r) for r in rows if r[0] + r[2] > 0]
-    p = statistics.mean(ps) if ps else 0.0
-    r = statistics.mean(rs) if rs else 0.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+from extract_sets import COMMITS, SETS, load_sets, page_f1, score  # noqa: E402
+from extract_sets import shingle_prf as prf  # noqa: E402
+from extract_sets import shingle_row as tp_fp_fn  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------------- page sets
@@ -188,7 +174,7 @@ def run_set(fn, pages: list[dict]) -> dict:
             outs.append("")
             errors += 1
     cpu = time.process_time() - t0
-    rows = [tp_fp_fn(p["text"], o) for p, o in zip(pages, outs)]
+    rows = [tp_fp_fn(p["text"], o) for p, o in zip(pages, outs)] if pages and "text" in pages[0] else []
     return {"cpu_s": cpu, "rows": rows, "errors": errors, "outs": outs}
 
 
@@ -277,6 +263,173 @@ def verdict(name: str, pages: list[dict], results: dict[str, dict], label: str) 
             "(F1 within 0.01 and ≥ 5×)")
 
 
+# ------------------------------------------------------------------------------------------------- real pages
+REAL_EXTRACTORS = ("fast", "trafilatura", "resiliparse")
+
+
+def real_direct(sets: dict[str, list[dict]], fns: dict) -> dict[str, dict[str, dict]]:
+    """set -> extractor -> {cpu_s, outs}: every extractor called on the decoded pages in this process."""
+    res: dict[str, dict[str, dict]] = {}
+    for s, pages in sets.items():
+        res[s] = {}
+        for name, fn in fns.items():
+            r = run_set(fn, pages)
+            res[s][name] = {"cpu_s": r["cpu_s"], "outs": r["outs"], "errors": r["errors"]}
+            print(f"  direct {name:12s} {s:16s} {len(pages) / max(r['cpu_s'], 1e-9):8.1f} pages/CPU-s",
+                  file=sys.stderr, flush=True)
+    return res
+
+
+def write_set_warc(path: Path, name: str, pages: list[dict]) -> Path:
+    """The set's raw pages as WARC response records (Content-Type text/html, no charset: assay decodes them as the
+    direct calls do), URL http://bench/<set>/<index>."""
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        for i, p in enumerate(pages):
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+            rec = w.create_warc_record(f"http://bench/{name}/{i}", "response", payload=io.BytesIO(p["raw"]),
+                                       http_headers=http, warc_headers_dict={"WARC-Date": "2024-05-01T00:00:00Z"})
+            w.write_record(rec)
+    return path
+
+
+def assay_filter(warc: Path, out: Path, extractor: str) -> dict:
+    """`assay filter WARC --annotate-only --extractor X` as a user runs it (whole process, local executor); the
+    manifest's extract step, the whole process's CPU (its workers and extraction children included) and the texts."""
+    import shutil
+
+    import pyarrow.parquet as pq
+    from wholeproc import run_timed
+
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [str(ROOT / ".venv" / "bin" / "assay"), "filter", str(warc), "-o", str(out), "--annotate-only",
+           "--extractor", extractor, "--no-progress"]
+    wall, cpu, proc = run_timed(cmd)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    manifest = json.loads((out / "manifest.json").read_text())
+    texts = {}
+    for sub in ("data", "rejects"):
+        for f in sorted((out / sub).glob("*.parquet")):
+            t = pq.read_table(f, columns=["url", "text"]).to_pydict()
+            texts.update(zip(t["url"], t["text"]))
+    return {"step": manifest["steps"]["extract"], "process_cpu_s": cpu, "wall_s": wall, "texts": texts,
+            "quarantined": manifest["quarantined"]}
+
+
+def real_through_filter(sets: dict[str, list[dict]], extractors: list[str], work: Path) -> dict:
+    """set -> extractor -> assay_filter(...) with `outs` in page order."""
+    res: dict[str, dict[str, dict]] = {}
+    for s, pages in sets.items():
+        warc = write_set_warc(work / f"{s}.warc.gz", s, pages)
+        res[s] = {}
+        for name in extractors:
+            r = assay_filter(warc, work / f"{s}-{name}", name)
+            r["outs"] = [r["texts"].get(f"http://bench/{s}/{i}", "") for i in range(len(pages))]
+            del r["texts"]
+            res[s][name] = r
+            print(f"  filter {name:12s} {s:16s} extract step {r['step']['docs'] / r['step']['cpu_s']:8.1f} "
+                  f"docs/CPU-s, process {len(pages) / r['process_cpu_s']:7.1f} docs/CPU-s", file=sys.stderr,
+                  flush=True)
+    return res
+
+
+def real_tables(sets: dict[str, list[dict]], direct: dict, filt: dict | None, base: str = "trafilatura") -> list[str]:
+    """The real-page table (per set and aggregate) and the page-kind breakdown of the sets that label kinds."""
+    names = list(next(iter(direct.values())))
+    lines = ["| set (pages, metric, role) | extractor | precision | recall | F1 | F1 − trafilatura | "
+             "pages/CPU-s direct | extract step docs/CPU-s in `assay filter` | filter ÷ direct | "
+             "`assay filter` F1 | whole process docs/CPU-s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    agg: dict[str, list] = {n: [] for n in names}
+    held: dict[str, list] = {n: [] for n in names}
+    for s, pages in sets.items():
+        metric, role = SETS[s][1], SETS[s][2]
+        base_f1 = score(metric, pages, direct[s][base]["outs"])[0][2] if base in direct[s] else float("nan")
+        for n in names:
+            (p, r, f), _ = score(metric, pages, direct[s][n]["outs"])
+            rate = len(pages) / max(direct[s][n]["cpu_s"], 1e-9)
+            agg[n].append((p, r, f, rate))
+            if role == "held-out":
+                held[n].append((p, r, f, rate))
+            cells = ["", "", "", ""]
+            if filt and n in filt.get(s, {}):
+                fr = filt[s][n]
+                step_rate = fr["step"]["docs"] / max(fr["step"]["cpu_s"], 1e-9)
+                ff = score(metric, pages, fr["outs"])[0][2]
+                cells = [_fmt_rate(step_rate), f"{step_rate / rate:.2f}", f"{ff:.3f}",
+                         _fmt_rate(len(pages) / fr["process_cpu_s"])]
+                agg[n][-1] += (step_rate, ff)
+            lines.append(f"| {s} ({len(pages)}, {metric}, {role}) | {n} | {p:.3f} | {r:.3f} | {f:.3f} | "
+                         f"{f - base_f1:+.3f} | {_fmt_rate(rate)} | " + " | ".join(cells) + " |")
+    for label, rows_by in (("aggregate (mean over sets)", agg), ("held-out sets (mean)", held)):
+        if not any(rows_by.values()):
+            continue
+        bf = statistics.mean(r[2] for r in rows_by[base]) if rows_by.get(base) else float("nan")
+        for n in names:
+            rows = rows_by[n]
+            m = [statistics.mean(r[k] for r in rows) for k in range(4)]
+            cells = ["", "", "", ""]
+            if all(len(r) == 6 for r in rows):
+                step = statistics.mean(r[4] for r in rows)
+                cells = [_fmt_rate(step), f"{step / m[3]:.2f}", f"{statistics.mean(r[5] for r in rows):.3f}", ""]
+            lines.append(f"| **{label}** | {n} | {m[0]:.3f} | {m[1]:.3f} | {m[2]:.3f} | {m[2] - bf:+.3f} | "
+                         f"{_fmt_rate(m[3])} | " + " | ".join(cells) + " |")
+    lines.append("")
+    kinds = [s for s, pages in sets.items() if len({p["kind"] for p in pages}) > 1]
+    for s in kinds:
+        metric = SETS[s][1]
+        ks = sorted({p["kind"] for p in sets[s]})
+        lines += [f"{s}: F1 by page kind", "", "| kind | pages | " + " | ".join(names) + " |",
+                  "|---|---:|" + "---:|" * len(names)]
+        for k in ks:
+            idx = [i for i, p in enumerate(sets[s]) if p["kind"] == k]
+            sub = [sets[s][i] for i in idx]
+            cells = [f"{score(metric, sub, [direct[s][n]['outs'][i] for i in idx])[0][2]:.3f}" for n in names]
+            lines.append(f"| {k} | {len(idx)} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def real_verdict(sets: dict[str, list[dict]], direct: dict, filt: dict | None) -> list[str]:
+    """Issue 17's rules for `fast` against trafilatura."""
+    if "fast" not in next(iter(direct.values())) or "trafilatura" not in next(iter(direct.values())):
+        return []
+    f = {n: [score(SETS[s][1], pages, direct[s][n]["outs"])[0] for s, pages in sets.items()]
+         for n in ("fast", "trafilatura")}
+    mean = {n: [statistics.mean(r[k] for r in f[n]) for k in range(3)] for n in f}
+    worst = min((a[2] - b[2], s) for (a, b, s) in zip(f["fast"], f["trafilatura"], sets))
+    out = [f"- aggregate F1: fast {mean['fast'][2]:.3f} vs trafilatura {mean['trafilatura'][2]:.3f} "
+           f"({'MET' if mean['fast'][2] >= mean['trafilatura'][2] else 'NOT met'}: at or above)",
+           f"- every set within 0.01: worst {worst[1]} {worst[0]:+.3f} ({'MET' if worst[0] >= -0.01 else 'NOT met'})",
+           f"- aggregate recall: fast {mean['fast'][1]:.3f} vs trafilatura {mean['trafilatura'][1]:.3f} "
+           f"({'MET' if mean['fast'][1] >= mean['trafilatura'][1] - 0.01 else 'NOT met'}: at most 0.01 below)"]
+    if filt:
+        ratios, speed = [], []
+        for s, pages in sets.items():
+            if "fast" in filt[s]:
+                st = filt[s]["fast"]["step"]
+                ratios.append((st["docs"] / st["cpu_s"]) / (len(pages) / direct[s]["fast"]["cpu_s"]))
+            if "fast" in filt[s] and "trafilatura" in filt[s]:
+                a, b = filt[s]["fast"]["step"], filt[s]["trafilatura"]["step"]
+                speed.append((a["docs"] / a["cpu_s"]) / (b["docs"] / b["cpu_s"]))
+        if ratios:
+            out.append(f"- fast through `assay filter` ÷ direct: {min(ratios):.2f} .. {max(ratios):.2f} "
+                       f"({'MET' if min(ratios) >= 0.85 else 'NOT met'}: ≥ 0.85 on every set)")
+        if speed:
+            out.append(f"- fast ÷ trafilatura through `assay filter` (extract step docs/CPU-s): "
+                       f"{min(speed):.1f}× .. {max(speed):.1f}×, geometric mean "
+                       f"{statistics.geometric_mean(speed):.1f}× ({'MET' if min(speed) >= 5 else 'NOT met'}: ≥ 5×)")
+    return out + [""]
+
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pages", type=int, default=600, help="synthetic known-text pages (12 layouts round robin)")
@@ -290,7 +443,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the figures as JSON here")
     ap.add_argument("--sanity", type=Path, help="unlabeled real pages: WARC/ARC files under this folder")
     ap.add_argument("--sanity-out", type=Path, default=Path("runs/extract_sanity.txt"))
+    ap.add_argument("--real", type=Path, metavar="DATA",
+                    help="real pages with known text: the checkouts under DATA (see benchmarks/extract_sets.py)")
+    ap.add_argument("--real-sets", default="", help="comma-separated subset of the real sets (default: all)")
+    ap.add_argument("--real-limit", type=int, default=None, help="first N pages of each real set")
+    ap.add_argument("--real-extractors", default=",".join(REAL_EXTRACTORS))
+    ap.add_argument("--through-filter", action="store_true",
+                    help="also run `assay filter --annotate-only --extractor X` on each real set as one WARC")
+    ap.add_argument("--filter-extractors", default="fast,trafilatura", help="extractors run through `assay filter`")
+    ap.add_argument("--work", type=Path, default=Path("runs/extract_real"), help="WARCs and outputs of those runs")
     args = ap.parse_args(argv)
+    if args.real:
+        return real_main(args, argv)
 
     fns = extractors()
     if args.extractors:
@@ -357,6 +521,45 @@ def main(argv: list[str] | None = None) -> int:
                     for n, r in res.items()} for s, res in results.items()}
         data["hostile"] = hostile
         args.json.write_text(json.dumps(data, indent=2))
+    return 0
+
+
+def real_main(args, argv) -> int:
+    t_start = time.time()
+    sets = load_sets(args.real, [x for x in args.real_sets.split(",") if x] or None, args.real_limit)
+    if not sets:
+        raise SystemExit(f"no real sets under {args.real}")
+    all_fns = extractors()
+    names = [x for x in args.real_extractors.split(",") if x]
+    direct = real_direct(sets, {n: all_fns[n] for n in names})
+    filt = real_through_filter(sets, [n for n in args.filter_extractors.split(",") if n in REAL_EXTRACTORS],
+                               args.work) if args.through_filter else None
+    out = [f"Real-page extraction benchmark — {time.strftime('%Y-%m-%d')}, python {sys.version.split()[0]}, "
+           f"{os.cpu_count()} CPUs; `{' '.join(['benchmarks/extract.py'] + (argv or sys.argv[1:]))}`", "",
+           "Data: " + ", ".join(f"{repo}@{commit[:12]}" for repo, commit in COMMITS.values()), ""]
+    out += real_tables(sets, direct, filt)
+    out += real_verdict(sets, direct, filt)
+    print("\n".join(out))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        data = {"commits": COMMITS, "sets": {}}
+        for s, pages in sets.items():
+            data["sets"][s] = {"metric": SETS[s][1], "role": SETS[s][2], "pages": len(pages), "direct": {},
+                               "filter": {}}
+            for n, r in direct[s].items():
+                (p, rc, f), rows = score(SETS[s][1], pages, r["outs"])
+                worst = sorted(range(len(pages)), key=lambda i: page_f1(SETS[s][1], rows[i]))[:15]
+                data["sets"][s]["direct"][n] = {
+                    "precision": p, "recall": rc, "f1": f, "cpu_s": r["cpu_s"], "errors": r["errors"],
+                    "worst": [{"id": pages[i]["id"], "kind": pages[i]["kind"],
+                               "f1": page_f1(SETS[s][1], rows[i])} for i in worst]}
+            for n, r in (filt or {}).get(s, {}).items():
+                (p, rc, f), _ = score(SETS[s][1], pages, r["outs"])
+                data["sets"][s]["filter"][n] = {"precision": p, "recall": rc, "f1": f, "step": r["step"],
+                                                "process_cpu_s": r["process_cpu_s"], "wall_s": r["wall_s"],
+                                                "quarantined": r["quarantined"]}
+        args.json.write_text(json.dumps(data, indent=2))
+    print(f"(total wall {time.time() - t_start:.0f} s)", file=sys.stderr)
     return 0
 
 

@@ -1,12 +1,8 @@
 """Benchmark: assay's heuristic filters vs datatrove 0.10 on the same documents (throughput and agreement).
 
-Set-up (the script does it itself when ``.venv-bench`` is missing):
-
-    python3 -m venv .venv-bench
-    .venv-bench/bin/pip install 'datatrove[processing]==0.10.0' spacy
-
-datatrove 0.10 pins ``trafilatura<1.12`` (assay pins 2.3.1), so assay is not pip-installed there; the script puts the
-repository root on ``sys.path`` (assay's filters need only numpy and pydantic, which datatrove brings). datatrove
+Set-up: the script builds the peer venv ``.venv-bench`` itself (``benchmarks/bench_venv.py``: datatrove 0.10 cannot
+share assay's venv); assay's filters need only numpy and pydantic, which datatrove brings, so the script puts the
+repository root on ``sys.path`` there. datatrove
 tokenises English with ``SpaCyTokenizer("en")`` = ``spacy.blank("en")`` + sentencizer: rule-based, no model download.
 
 Run from the repository root:
@@ -33,7 +29,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_VENV = ROOT / ".venv-bench"
 CACHE = ROOT / ".bench" / "filters"
 BATCH = 1000
 
@@ -105,14 +100,6 @@ def _from_stdlib_docs(docs: int, seed: int) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------ measure (bench venv)
-def ensure_bench_venv() -> Path:
-    py = BENCH_VENV / "bin" / "python"
-    if not py.exists():
-        subprocess.check_call([sys.executable, "-m", "venv", str(BENCH_VENV)])
-        subprocess.check_call([str(py), "-m", "pip", "install", "-q", "datatrove[processing]==0.10.0", "spacy"])
-    return py
-
-
 def _dt_filters():
     from datatrove.pipeline.filters import (
         C4QualityFilter,
@@ -275,6 +262,8 @@ def main() -> None:
         measure(args.measure, args.out, args.limit)
         return
     sys.path.insert(0, str(ROOT))
+    from bench_venv import ensure_bench_venv  # (benchmarks/ is on sys.path: scripts run from it)
+
     path = corpus_texts(args.docs, args.seed)
     py = ensure_bench_venv()
     cmd = [str(py), str(Path(__file__).resolve()), "--measure", str(path)]

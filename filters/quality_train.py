@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import atomic_path
 from .fasttext_util import zeroed_allocations
 from .quality import LABEL_PREFIX, NORMALIZATION, FastTextQuality, QualityConfig, normalize_for_classifier
 
@@ -173,9 +174,8 @@ def _write_lines(path: Path, rows: list[tuple[str, str]], seed: int) -> None:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
 def _fasttext_version() -> str | None:
@@ -238,9 +238,8 @@ def _train(groups: Mapping[str, Iterable[str]], out_dir: str | Path, *, positive
     finally:
         train_file.unlink(missing_ok=True)
     model_path = out / MODEL_FILE
-    tmp = out / f".{MODEL_FILE}.{os.getpid()}.tmp"
-    model.save_model(str(tmp))
-    os.replace(tmp, model_path)
+    with atomic_path(model_path) as tmp:
+        model.save_model(tmp)
     manifest = {
         "kind": "quality_classifier", "recipe": recipe, "sources": sources, "normalization": NORMALIZATION,
         "labels": {"positive": [f"{LABEL_PREFIX}{lab}" for lab in present if positive(lab)],

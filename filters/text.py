@@ -1,5 +1,8 @@
 """Shared text analysis for the heuristic filters: lines, words and word statistics, computed once per text.
 
+Over 400 lines: spaCy's English tokenizer rules (prefixes, suffixes, infixes, exceptions) as one table-driven
+emulation, kept together so they can be checked against spaCy side by side.
+
 datatrove tokenises English with spaCy's blank English tokenizer (``spacy.blank("en")``). `word_tokenize` emulates
 it without spaCy: whitespace chunks, then spaCy's affix loop (prefix/suffix rules rewritten as Python regexes), its
 infix rules, URL rule and its English exception table (contractions such as "don't" -> "do", "n't"; abbreviations).

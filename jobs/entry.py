@@ -9,8 +9,9 @@ def main(stage: str, argv: list[str] | None = None) -> int:
     from pipeline.cli.commands import one_line_errors
     from pipeline.config import load_config
     from pipeline.paths import absolute_paths
-    from pipeline.progress import set_quiet
-    from pipeline.stage import RunContext, get_stage
+    from pipeline.progress import configure_logging, set_quiet
+    from pipeline.stage import RunContext
+    from pipeline.stages import get_stage
 
     spec = get_stage(stage)
     parser = argparse.ArgumentParser(prog=f"python -m jobs.{stage}", description=spec.help)
@@ -26,6 +27,7 @@ def main(stage: str, argv: list[str] | None = None) -> int:
     try:
         with one_line_errors(args.debug):
             job = absolute_paths(load_config(spec.job_model(), args.config))  # workers run elsewhere
+            configure_logging()
             set_quiet(args.no_progress)
             spec.run(job, RunContext(address=args.address, progress=not args.no_progress, overwrite=args.overwrite))
     except typer.Exit as e:

@@ -1,8 +1,9 @@
 """Expected failures and how they reach the user: one line, exit code 2, no traceback.
 
-`UserError` is raised for anything a user can fix (a bad path, value, column or config key). The CLI and the job
-entrypoints print `error: <message>` and exit 2. Errors raised inside Ray workers arrive wrapped (RayTaskError,
-Ray Data's UserCodeException); `user_error_in` walks the cause chain to find the original.
+`UserError` is raised for anything a user can fix (a bad path, value, column or config key); the plain libraries,
+which cannot import it, mark such exception classes with `user_error = True` (`generators.complete.TeacherError`).
+The CLI and the job entrypoints print `error: <message>` and exit 2. Errors raised inside Ray workers arrive wrapped
+(RayTaskError, Ray Data's UserCodeException); `user_error_in` walks the cause chain to find the original.
 """
 from __future__ import annotations
 
@@ -30,8 +31,10 @@ def cause_chain(exc: BaseException):
 
 
 def user_error_in(exc: BaseException) -> BaseException | None:
-    """The first UserError (or path error) in `exc`'s cause/context chain, unwrapping Ray's task errors."""
-    return next((e for e in cause_chain(exc) if isinstance(e, (UserError, *PATH_ERRORS))), None)
+    """The first UserError (or path error, or library error marked `user_error`) in `exc`'s cause/context chain,
+    unwrapping Ray's task errors."""
+    return next((e for e in cause_chain(exc) if isinstance(e, (UserError, *PATH_ERRORS))
+                 or getattr(type(e), "user_error", False) is True), None)
 
 
 def one_line(exc: BaseException) -> str:

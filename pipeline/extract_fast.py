@@ -1,10 +1,13 @@
 """A fast, precise main-text extractor: ``extract_fast(html) -> str`` (registry name: "fast").
 
-Measured against trafilatura (as assay configures it) and resiliparse in ``benchmarks/extract.py``; results in
-``benchmarks/RESULTS.md`` ("Extraction (issue 12)"). One lxml parse and one walk over the element tree, no XPath:
+Over 400 lines: one extractor whose passes (cut, walk, score, clean) share the tree walk's state.
 
-1. Cut ``<script>``/``<style>`` elements and comments out of the string (one regex pass; on real pages they are
-   most of the bytes), parse with libxml2's HTML parser (which caps nesting at 256 levels, so hostile nesting cannot
+Measured against trafilatura (as assay configures it) and resiliparse on real pages with known text in
+``benchmarks/extract.py --real``; results in ``benchmarks/RESULTS.md`` ("Extraction on real pages"). One lxml parse
+and one walk over the element tree, no XPath:
+
+1. Cut ``<script>``/``<style>``/``<svg>``/``<noscript>`` elements and comments out of the string (one regex pass; on
+   real pages they are most of the bytes), parse with libxml2's HTML parser (which caps nesting at 256 levels, so hostile nesting cannot
    blow the stack or run for minutes), drop invisible elements and merge inline formatting in C.
 2. Walk the tree once (``iterwalk``, iterative: no recursion) and cut the text into blocks at block-level elements
    and ``<br>``. Each block keeps its link-text share and the path of block elements above it; an element whose
@@ -15,12 +18,17 @@ Measured against trafilatura (as assay configures it) and resiliparse in ``bench
    level, so page-builder wrappers do not split an article. Then go up while an ancestor adds a lot of good text
    and little else (articles cut into sections by ads).
 4. Inside the container, keep the maximum-sum run of blocks (Kadane) where a block is worth its non-link characters
-   minus 50 (CJK characters count triple), boilerplate-marked or link-heavy blocks cost their length, and the first
-   good block after the ``<h1>`` gets a bonus: this trims bylines, share bars, tag lists and teasers at the edges.
-   Boilerplate-marked and link-heavy blocks inside the run are dropped; the rest is returned, one block a line.
+   minus 20 (CJK characters count triple), boilerplate-marked or link-heavy blocks cost their length, and the first
+   good block after the ``<h1>`` gets a bonus (the run may start there, before the container: a lead in a header
+   box): this trims bylines, share bars, tag lists and teasers at the edges. A stretch of such blocks inside the run
+   costs at most GAP_CAP, whatever its length, and is left out (a chart or an ad box between two parts of an
+   article). Boilerplate-marked and link-heavy blocks inside the run are dropped; the rest is returned, one block a
+   line.
 
 A boilerplate-looking wrapper that holds most of the page's good text (``<form id="aspnetForm">``, a ``<div
-class="content has-sidebar">``) is treated as layout, not boilerplate.
+class="content has-sidebar">``) is treated as layout, not boilerplate; a result with no prose in it is chosen again
+with only the tag/role/visibility marks (class names are hints). Class tokens that name a topic (``category-news``)
+or are atomic CSS (``Bgc($bg-body)``) mark nothing.
 """
 from __future__ import annotations
 
@@ -60,6 +68,9 @@ invisible noprint print-only skip-link toc table-of-contents tableofcontents""".
 _POS_PARTS = frozenset("""article articles content contents entry post story body text main document blog
 articlebody post-body description""".split())
 _SPLIT = re.compile(r"[\s_\-:./]+")
+# class tokens that label what an element is about, not what it is (WordPress' post_class: "category-social-media",
+# "tag-comments", "s-category-news"): skipped unless they end in a container or boilerplate word ("tags-box")
+_TAXONOMY = re.compile(r"(?:^|[-_])(?:category|categories|cat|tag|tags|topic|topics|format|type|status)[-_]")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 # a boilerplate word before one of these container words: "author-box", "share-bar", "tags-list"
 _CONTAINER_HEAD = frozenset("""box wrap wrapper container area section block bar list info card details profile panel
@@ -71,6 +82,32 @@ _SENT_END = re.compile(r"[.!?。！？…:;»\"”'’)]\s*$")
 _PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, recover=True, encoding="utf-8",
                            default_doctype=False, collect_ids=False)
 _cache: dict[str, int] = {}
+_token_cache: dict[str, int] = {}
+_DIGITS = re.compile(r"\d+")
+
+
+def _classify_token(token: str) -> int:
+    """Bit 1: the token marks boilerplate; bit 2: it marks content (cached: tokens repeat across pages)."""
+    r = _token_cache.get(token)
+    if r is not None:
+        return r
+    r = 0
+    t = _CAMEL.sub("-", token).lower()
+    parts = [p for p in _SPLIT.split(t) if p]
+    if not parts or "(" in t or "$" in t:  # atomic CSS ("Bgc($bg-body)", "D(n)"): styling, not meaning
+        pass
+    elif _TAXONOMY.search(t) and parts[-1] not in _CONTAINER_HEAD and parts[-1] not in _NEG_HEAD:
+        pass  # "category-social-media", "s-tag-comments": what the element is about ("tags-box" stays)
+    else:
+        if (t in _NEG_TOKEN or t in _NEG_ANY or any(p in _NEG_ANY for p in parts) or parts[-1] in _NEG_HEAD
+                or t in _NEG_HEAD or (parts[0] in _NEG_HEAD and parts[-1] in _CONTAINER_HEAD)):
+            r |= 1
+        if any(p in _POS_PARTS for p in parts) and parts[-1] not in _NEG_HEAD:
+            r |= 2
+    if len(_token_cache) > 100_000:
+        _token_cache.clear()
+    _token_cache[token] = r
+    return r
 
 
 def _classify_name(value: str) -> int:
@@ -78,17 +115,12 @@ def _classify_name(value: str) -> int:
     r = _cache.get(value)
     if r is not None:
         return r
-    neg = pos = False
-    for token in value.split():
-        t = _CAMEL.sub("-", token).lower()
-        parts = [p for p in _SPLIT.split(t) if p]
-        if not parts:
-            continue
-        if (t in _NEG_TOKEN or t in _NEG_ANY or any(p in _NEG_ANY for p in parts) or parts[-1] in _NEG_HEAD
-                or t in _NEG_HEAD or (parts[0] in _NEG_HEAD and parts[-1] in _CONTAINER_HEAD)):
-            neg = True
-        if any(p in _POS_PARTS for p in parts) and parts[-1] not in _NEG_HEAD:
-            pos = True
+    bits = 0
+    tc = _token_cache
+    for token in _DIGITS.sub("0", value).split():  # "comment-38094" and "comment-12" are one token to the cache
+        b = tc.get(token)
+        bits |= _classify_token(token) if b is None else b
+    neg, pos = bits & 1, bits & 2
     r = -1 if neg and not pos else (1 if pos and not neg else (-1 if neg else 0))
     if len(_cache) > 50000:
         _cache.clear()
@@ -115,14 +147,14 @@ def _extra_flag(el) -> int:
     return 0
 
 
-_RAW_OPEN = re.compile(r"<(script|style)(?=[\s>/])|<!--", re.I)
-_RAW_CLOSE = {"script": re.compile(r"</script", re.I), "style": re.compile(r"</style", re.I)}
+_RAW_OPEN = re.compile(r"<(script|style|svg|noscript)(?=[\s>/])|<!--", re.I)
+_RAW_CLOSE = {name: re.compile(f"</{name}", re.I) for name in ("script", "style", "svg", "noscript")}
 
 
 def _cut_raw_text(html: str) -> str:
-    """Drop <script>/<style> elements and comments before parsing: on real pages they are most of the bytes, and the
-    parser would only build text nodes that the extractor throws away. Their content ends at the first closing tag
-    (as the HTML standard says); an unclosed one is left to the parser. One pass over the page."""
+    """Drop <script>/<style>/<svg>/<noscript> elements and comments before parsing: on real pages they are most of
+    the bytes, and the parser would only build nodes that the extractor throws away. Their content ends at the first
+    closing tag (as the HTML standard says for the first two); an unclosed one is left to the parser. One pass."""
     out = []
     pos = 0
     search = _RAW_OPEN.search
@@ -157,10 +189,15 @@ def _parse(html: str):
     return etree.fromstring(_cut_raw_text(html).encode("utf-8", "surrogatepass"), _PARSER)
 
 
-def extract_fast(html: str | bytes) -> str:
+class TooDeep(ValueError):
+    """The page nests deeper than libxml2's limit (256 levels): the parser stopped there and the rest is lost."""
+
+
+def extract_fast(html: str | bytes, strict_depth: bool = False) -> str:
     """The main text of an HTML page, one block (paragraph, heading, list item) a line; "" when it has none.
 
-    ``html`` is the decoded page (bytes are read as UTF-8). Never raises for malformed HTML."""
+    ``html`` is the decoded page (bytes are read as UTF-8). Never raises for malformed HTML, except ``TooDeep``
+    with ``strict_depth`` when the parser had to stop at its nesting limit."""
     if not html:
         return ""
     if isinstance(html, bytes):
@@ -169,6 +206,10 @@ def extract_fast(html: str | bytes) -> str:
         root = _parse(html)
     except (etree.LxmlError, ValueError):
         return ""
+    if strict_depth:
+        for err in _PARSER.error_log:
+            if err.type_name == "ERR_RESOURCE_LIMIT" and "depth" in err.message:
+                raise TooDeep(f"tags nest deeper than the parser's limit ({err.message})")
     if root is None:
         return ""
     etree.strip_elements(root, *_JUNK, with_tail=False)
@@ -179,6 +220,7 @@ def extract_fast(html: str | bytes) -> str:
         body = root
     blocks: list[tuple] = []  # (text, nchars, linkchars, stack, tag)
     neg: set[int] = set()
+    hard: set[int] = set()
     pos: set[int] = set()
     parent: dict[int, int] = {}
     nkids: dict[int, int] = {}
@@ -203,29 +245,30 @@ def extract_fast(html: str | bytes) -> str:
                 push(False)
                 continue
             flag = -1 if tag in neg_tags else 0
-            get = el.get
-            cls = get("class")
-            if cls:
-                c = cache.get(cls)
-                if c is None:
-                    c = _classify_name(cls)
-                if c < 0:
-                    flag = -1
-                elif c > 0 and flag == 0:
-                    flag = 1
-            ident = get("id")
-            if ident:
-                c = cache.get(ident)
-                if c is None:
-                    c = _classify_name(ident)
-                if c < 0:
-                    flag = -1
-                elif c > 0 and flag == 0:
-                    flag = 1
-            if flag >= 0 and tag in block_tags:
-                extra = _extra_flag(el)
-                if extra:
-                    flag = extra if extra < 0 or flag == 0 else flag
+            if el.attrib:  # (most elements have no attributes: nothing to read)
+                get = el.get
+                cls = get("class")
+                if cls:
+                    c = cache.get(cls)
+                    if c is None:
+                        c = _classify_name(cls)
+                    if c < 0:
+                        flag = -1
+                    elif c > 0 and flag == 0:
+                        flag = 1
+                ident = get("id")
+                if ident:
+                    c = cache.get(ident)
+                    if c is None:
+                        c = _classify_name(ident)
+                    if c < 0:
+                        flag = -1
+                    elif c > 0 and flag == 0:
+                        flag = 1
+                if flag >= 0 and tag in block_tags:
+                    extra = _extra_flag(el)
+                    if extra:
+                        flag = extra if extra < 0 or flag == 0 else flag
             if flag == -1 and (tag == "body" or tag == "html"):
                 flag = 0
             if tag in block_tags or flag < 0:
@@ -246,6 +289,8 @@ def extract_fast(html: str | bytes) -> str:
                 tag_now = tag
                 if flag < 0:
                     neg.add(counter)
+                    if tag in neg_tags or (flag < -1 or _extra_flag(el) < 0):
+                        hard.add(counter)  # marked by its tag, role or visibility, not only by a class name
                 elif flag > 0:
                     pos.add(counter)
                 push(True)
@@ -287,7 +332,15 @@ def extract_fast(html: str | bytes) -> str:
             add_block((text, n, (n * raw_link) // raw if raw_link else 0, path, tag_now))
     if not blocks:
         return ""
-    return _select(blocks, neg, pos, parent, nkids)
+    text = _select(blocks, set(neg), pos, parent, nkids)
+    if len(text) < RELAX_BELOW and len(hard) < len(neg) and not any(_good(t, len(t), 0) for t in text.split("\n")):
+        # class names are hints: when obeying them leaves next to nothing that reads like prose, choose again with
+        # only the elements marked by their tag, role or visibility left out (an article inside
+        # "content-sidebar-wrap"); a short article that was found stays (its comments must not replace it)
+        relaxed = _select(blocks, hard, pos, parent, nkids)
+        if len(relaxed) > len(text):
+            return relaxed
+    return text
 
 
 def _good(text: str, n: int, ln: int) -> bool:
@@ -295,7 +348,10 @@ def _good(text: str, n: int, ln: int) -> bool:
     return ln <= 0.3 * n and (n >= 80 or (n >= 25 and _SENT_END.search(text) is not None))
 
 
-L0 = 50.0  # a block is worth its non-link characters minus L0 in the run (short lines cost) ...
+GAP_CAP = 70.0  # the most a stretch of non-article blocks inside the container costs the run
+LEAD_GAP = 12  # blocks: the first good block after the <h1> may start the run this far before the container
+RELAX_BELOW = 200  # characters: a shorter result is chosen again without the class-name marks
+L0 = 20.0  # a block is worth its non-link characters minus L0 in the run (short lines cost) ...
 L0_ITEM = 20.0  # ... headings and list items less
 _ITEM_TAGS = frozenset({"h2", "h3", "h4", "h5", "h6", "li", "dt", "dd"})
 ASCEND_GAIN = 0.3  # go up to an ancestor that adds >= 30% more good text ...
@@ -377,18 +433,21 @@ def _select(blocks, neg, pos, parent, nkids) -> str:
             a = parent.get(a, 0)
         region = [i for i, b in enumerate(blocks) if cur in b[3]]
         top = cur
+        if 0 <= anchor < region[0] and region[0] - anchor <= LEAD_GAP:
+            # the lead under the title, outside the body's container (a header or intro box): the run may start
+            # there; the blocks in between are scored like any other
+            region = list(range(anchor, region[0])) + region
     else:
         region = list(range(nb))
         top = 0
-    # 3. the maximum-sum run of blocks in the region (Kadane): trims menus, bylines and teasers at its edges
-    best_sum = run = 0.0
-    start = 0
-    bs = be = -1
-    for k, i in enumerate(region):
+    # 3. the maximum-sum run of blocks in the region (Kadane): trims menus, bylines and teasers at its edges. A
+    #    stretch of non-article blocks inside costs at most GAP_CAP whatever its length (a chart, an ad box, a
+    #    related-links list between two parts of the article must not cut it), and a stretch that reaches the
+    #    cap is left out of the text
+    vals = []
+    for i in region:
         text, n, ln, st, tag = blocks[i]
-        if not _clean_below(st, top, neg):
-            v = -float(n) - 10.0
-        elif ln > 0.5 * n:
+        if not _clean_below(st, top, neg) or ln > 0.5 * n:
             v = -float(n) - 10.0
         else:
             v = weight[i] - (L0_ITEM if tag in _ITEM_TAGS else L0)
@@ -396,6 +455,28 @@ def _select(blocks, neg, pos, parent, nkids) -> str:
                 v += 20.0
             if i == anchor:
                 v += ANCHOR_RUN
+        vals.append(v)
+    skip = [False] * len(region)
+    k = 0
+    while k < len(vals):
+        if vals[k] >= 0:
+            k += 1
+            continue
+        j, cost = k, 0.0
+        while j < len(vals) and vals[j] < 0:
+            cost -= vals[j]
+            j += 1
+        if cost > GAP_CAP:
+            left = GAP_CAP
+            for m in range(k, j):
+                skip[m] = True
+                vals[m] = -min(-vals[m], left)
+                left += vals[m]
+        k = j
+    best_sum = run = 0.0
+    start = 0
+    bs = be = -1
+    for k, v in enumerate(vals):
         if run <= 0:
             run, start = v, k
         else:
@@ -405,9 +486,9 @@ def _select(blocks, neg, pos, parent, nkids) -> str:
     if bs < 0:
         return ""
     out = []
-    for i in region[bs:be + 1]:
-        text, n, ln, st, tag = blocks[i]
-        if ln > 0.5 * n or not _clean_below(st, top, neg):
+    for k in range(bs, be + 1):
+        text, n, ln, st, tag = blocks[region[k]]
+        if skip[k] or ln > 0.5 * n or not _clean_below(st, top, neg):
             continue
         out.append(text)
     return "\n".join(out)

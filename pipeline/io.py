@@ -1,10 +1,11 @@
 """Atomic writes and input expansion (local paths, globs, directories and fsspec URLs).
 
-Every file assay writes goes through `atomic_path`: a temp name in the same directory, then `os.replace`, so a
-reader (or a resumed run) never sees a partial file.
+Every file assay writes goes through `atomic_path` (a temp name in the same directory, then `os.replace`) and every
+folder written as a whole through `atomic_dir`, so a reader (or a resumed run) never sees a partial file or folder
+(both from `filters.atomic`, the one implementation that `filters/` can use too).
 
 Input expansion rules (`expand_inputs`), the same for every stage:
-- a file is taken as it is; its name must end in a document suffix (`pipeline.readers.ALL_SUFFIXES`);
+- a file is taken as it is; its name must end in a document suffix (`pipeline.formats.ALL_SUFFIXES`);
 - a `datasets` `save_to_disk` folder (`dataset_info.json` + `state.json`, or `dataset_dict.json`) is one input;
 - an assay stage output (a folder with `manifest.json` and `data/`) means its `data/` only, never `rejects/`,
   `quarantine/`, `work/`, `stats/` or side files;
@@ -15,12 +16,9 @@ The result is sorted and de-duplicated, so shard assignment is stable across run
 """
 from __future__ import annotations
 
-import contextlib
 import glob
 import json
 import os
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,28 +26,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from filters.atomic import atomic_dir, atomic_path  # noqa: F401  (re-exported: the one implementation)
 from pipeline.errors import UserError
+from pipeline.formats import ALL_SUFFIXES, is_hf_dataset_dir  # noqa: F401  (is_hf_dataset_dir: re-exported)
 
 URL_SCHEMES = ("s3://", "gs://", "gcs://", "file://", "hdfs://", "abfs://", "az://", "http://", "https://", "memory://")
 
 
 def is_url(path: str) -> bool:
     return str(path).startswith(URL_SCHEMES)
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temp path next to `path`; on success rename it to `path`, on failure remove it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def write_parquet_atomic(table: pa.Table, path: str | os.PathLike, row_group_size: int | None = None) -> None:
@@ -106,13 +91,6 @@ def unify_parquet_dir(folder: str | os.PathLike) -> int:
 STAGE_SUBDIRS = ("data", "rejects", "quarantine", "work", "stats")
 
 
-def is_hf_dataset_dir(path: str) -> bool:
-    """A folder written by `datasets`' `save_to_disk` (a Dataset or a DatasetDict)."""
-    return os.path.isdir(path) and (
-        os.path.exists(os.path.join(path, "dataset_dict.json"))
-        or (os.path.exists(os.path.join(path, "dataset_info.json")) and os.path.exists(os.path.join(path, "state.json"))))
-
-
 def is_stage_output(path: str) -> bool:
     """A folder written by an assay stage: `manifest.json` (or a run record) next to `data/`."""
     return os.path.isdir(os.path.join(path, "data")) and (
@@ -154,8 +132,6 @@ def expand_inputs(paths: list[str] | str, suffixes: tuple[str, ...] | None = Non
 
 
 def expand(paths: list[str] | str, suffixes: tuple[str, ...] | None = None, allow_empty: bool = False) -> Expansion:
-    from pipeline.readers import ALL_SUFFIXES
-
     suffixes = suffixes or ALL_SUFFIXES
     if isinstance(paths, (str, Path)):
         paths = [str(paths)]

@@ -35,6 +35,23 @@ class StageCounts:
             self.quarantined + other.quarantined,
         )
 
+    @classmethod
+    def chain(cls, parts: list[tuple[str, "StageCounts"]], where: str = "chain") -> "StageCounts":
+        """The counts of parts run one after another, each reading what the one before kept: the input of the
+        first, the kept of the last, removals and quarantines summed; each part's input must equal the previous
+        one's kept (checked), and so must the whole (conservation). `parts`: (name, counts) in order."""
+        for (prev_name, prev), (name, cur) in zip(parts, parts[1:]):
+            if cur.input != prev.kept:
+                raise ConservationError(f"{where}: {name} read {cur.input} documents but {prev_name} kept "
+                                        f"{prev.kept}")
+        removed: Counter = Counter()
+        for _, c in parts:
+            removed.update(c.removed)
+        total = cls(parts[0][1].input, parts[-1][1].kept, dict(sorted(removed.items())),
+                    sum(c.quarantined for _, c in parts))
+        check_conservation(total, where)
+        return total
+
     @property
     def removed_total(self) -> int:
         return sum(self.removed.values())
@@ -76,7 +93,8 @@ def write_manifest(path: Path, stage: str, counts: StageCounts, config: dict[str
                    steps: dict[str, dict[str, float]] | None = None, extra: dict[str, Any] | None = None) -> dict:
     """Check conservation, then write the manifest to `path` (a stage's ``manifest.json``) atomically; return it.
 
-    `steps` maps a step name to ``{"wall_s": ..., "docs": ...}``; docs/s is derived here.
+    `steps` maps a step name to ``{"wall_s": ..., "docs": ...}`` (and ``cpu_s`` where a step counts it); docs/s and
+    docs per CPU-second are derived here.
     """
     check_conservation(counts, where=f"{stage} ({path})")
     step_rows = {}
@@ -85,6 +103,8 @@ def write_manifest(path: Path, stage: str, counts: StageCounts, config: dict[str
         docs = int(s.get("docs", 0))
         step_rows[name] = {**s, "wall_s": round(wall, 3), "docs": docs,
                            "docs_per_s": round(docs / wall, 1) if wall > 0 else None}
+        if s.get("cpu_s"):  # steps that count CPU (extract: the worker's and its extraction child's)
+            step_rows[name].update(cpu_s=round(s["cpu_s"], 3), docs_per_cpu_s=round(docs / s["cpu_s"], 1))
     manifest = {
         "stage": stage,
         **counts.to_dict(),

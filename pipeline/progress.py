@@ -1,10 +1,13 @@
 """The one progress and logging mechanism: `log()` for messages, `StageProgress` for work that advances.
 
 On a terminal progress is a rich bar with running counts; elsewhere (CI, Ray job logs) it is one line per
-advance, throttled. Everything goes to stderr, so stdout stays for results.
+advance, throttled. Everything goes to stderr, so stdout stays for results. Modules that use stdlib `logging`
+(`logging.getLogger(__name__)`) are routed here by `configure_logging`, called once by each entry point (the CLI,
+`jobs/`, a local pool worker): their INFO lines appear as `[module] message` and `--no-progress` quiets them too.
 """
 from __future__ import annotations
 
+import logging
 import sys
 import time
 
@@ -20,6 +23,24 @@ def log(msg: str, *, stage: str = "assay") -> None:
     """One line to stderr, prefixed with the stage name."""
     if not _QUIET:
         print(f"[{stage}] {msg}", file=sys.stderr, flush=True)
+
+
+class _ToLog(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            log(record.getMessage(), stage=record.name.rsplit(".", 1)[-1])
+        except Exception:  # pragma: no cover - logging must never fail the work
+            self.handleError(record)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Route the stdlib loggers of assay's packages through `log` (idempotent)."""
+    for name in ("pipeline", "filters", "generators", "jobs"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _ToLog) for h in logger.handlers):
+            logger.addHandler(_ToLog())
+        logger.setLevel(level)
+        logger.propagate = False
 
 
 class StageProgress:

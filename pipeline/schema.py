@@ -78,3 +78,9 @@ def shard_name(path: str) -> str:
             base = base[: -len(suffix)]
     base = "".join(c if c.isalnum() or c in "-_." else "_" for c in base)[:80]
     return f"{base}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+
+
+def quarantine_table(rows: list[Bad]) -> pa.Table:
+    """Unreadable input records (or a poison shard's file) as rows of a `quarantine/` file."""
+    return pa.Table.from_pylist([{"file": b.file, "offset": int(b.offset), "record_id": b.record_id,
+                                  "reason": b.reason, "error": b.error} for b in rows], schema=QUARANTINE_SCHEMA)

@@ -1,10 +1,10 @@
 """The document-shard worker every document stage runs on (filter, classify, the ingest pass of dedupe).
 
-One input file is one shard: read it with the reader stack (any format), extract HTML (a step under a hard time
-limit, `pipeline.extract.Extraction`), run the stage's steps over batches (`filters.base.apply_steps`: annotate,
-then decide; first failing step wins), and split into kept (`data/`), removed with a reason (`rejects/`) and
-unreadable (`quarantine/`). Outputs are written atomically and the stats file last, so a shard is either done or
-redone. Three modes:
+One input file is one shard: read it with the reader stack (any format) and extract HTML (a step under a hard time
+limit) in batches through the one document iterator (`pipeline.documents`), run the stage's steps over the batches
+(`filters.base.apply_steps`: annotate, then decide; first failing step wins), and split into kept (`data/`), removed
+with a reason (`rejects/`) and unreadable (`quarantine/`). Outputs are written atomically and the stats file last,
+so a shard is either done or redone. Three modes:
 - `filter`: decide and split;
 - `annotate`: compute every signal for every document and keep all (thresholds can be changed later);
 - `redecide`: the input is annotated Parquet; decide again from its columns with the current thresholds,
@@ -24,12 +24,13 @@ import pyarrow.parquet as pq
 
 from filters.base import apply_steps, decide_steps
 from pipeline.errors import UserError
-from pipeline.extract import Extraction, ExtractionConfig, ExtractionError
+from pipeline.documents import extracted, take
+from pipeline.extract import Extraction, ExtractionConfig
 from pipeline.io import open_binary, write_parquet_atomic
 from pipeline.readers import read_path
 from pipeline.readers.options import ReaderOptions
 from pipeline.runner import Layout, Timer, shard_stats, write_shard_stats
-from pipeline.schema import BASE_COLUMNS, QUARANTINE_SCHEMA, Bad, Doc
+from pipeline.schema import BASE_COLUMNS, Bad, Doc, quarantine_table
 
 Mode = Literal["filter", "annotate", "redecide"]
 
@@ -86,10 +87,18 @@ class DocShardWorker:
         steps = [_TimedStep(s, timer) for s in self.steps]
         while True:
             t0 = time.perf_counter()
-            chunk = _take(reader, self.batch_docs)
+            chunk = take(reader, self.batch_docs)
             if not chunk:
                 break
             n_input += len(chunk)
+            timer.add("read", time.perf_counter() - t0, len(chunk))
+            if self.extraction is not None:
+                t0, c0, k0 = time.perf_counter(), time.process_time(), self.extraction.child_cpu_s
+                n = sum(not isinstance(item, Bad) for item in chunk)
+                chunk = extracted(chunk, self.extraction)
+                timer.add("extract", time.perf_counter() - t0, n)
+                step = timer.steps["extract"]  # + CPU seconds of this process and of the extraction child
+                step["cpu_s"] = step.get("cpu_s", 0.0) + time.process_time() - c0 + self.extraction.child_cpu_s - k0
             docs: list[Doc] = []
             for item in chunk:
                 if isinstance(item, Bad):
@@ -97,12 +106,6 @@ class DocShardWorker:
                     n_missing_text += item.reason == "missing_text"
                 else:
                     docs.append(item)
-            timer.add("read", time.perf_counter() - t0, len(chunk))
-            if self.extraction is not None:
-                t0 = time.perf_counter()
-                n = len(docs)
-                docs = self._extract(docs, bad)
-                timer.add("extract", time.perf_counter() - t0, n)
             no_text = [d for d in docs if not d.text.strip()]
             if no_text:
                 docs = [d for d in docs if d.text.strip()]
@@ -128,20 +131,6 @@ class DocShardWorker:
         counts = {"input": n_input, "kept": n_kept, "removed": dict(sorted(removed.items())),
                   "quarantined": len(bad)}
         return concat(kept_parts, False), concat(reject_parts, True), bad, counts
-
-    def _extract(self, docs: list[Doc], bad: list[Bad]) -> list[Doc]:
-        out = []
-        for d in docs:
-            if d.html is not None:
-                try:
-                    d.text = self.extraction(d.html, d.charset)
-                except ExtractionError as e:
-                    bad.append(Bad(d.source, _offset(d.id), f"{e.reason}: {e}", d.id, e.reason))
-                    continue
-                finally:
-                    d.html = None
-            out.append(d)
-        return out
 
     # -- from annotations -------------------------------------------------------------------------------------
     def _redecide(self, path: str, timer: Timer, summaries: dict):
@@ -180,20 +169,6 @@ class _TimedStep:
 
 
 # ------------------------------------------------------------------------------------------------- tables
-def _take(it, n: int) -> list:
-    out = []
-    for item in it:
-        out.append(item)
-        if len(out) >= n:
-            break
-    return out
-
-
-def _offset(doc_id: str) -> int:
-    tail = doc_id.rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() else -1
-
-
 def _sel(cols: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
     return {k: v[mask] for k, v in cols.items()}
 
@@ -241,7 +216,3 @@ def concat(parts: list[pa.Table], with_reason: bool) -> pa.Table:
         return pa.schema(fields).empty_table()
     return pa.concat_tables(parts, promote_options="default")
 
-
-def quarantine_table(rows: list[Bad]) -> pa.Table:
-    return pa.Table.from_pylist([{"file": b.file, "offset": int(b.offset), "record_id": b.record_id,
-                                  "reason": b.reason, "error": b.error} for b in rows], schema=QUARANTINE_SCHEMA)

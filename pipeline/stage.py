@@ -2,7 +2,8 @@
 
 A spec names the stage, its typed job model (pydantic, `extra="forbid"`, validated completely before any work
 starts), its run function and its command-line shortcuts (`Opt`: a flag -> a dotted config key). The CLI
-(`pipeline.cli`) and the Ray job entrypoints (`jobs/`) are generated from `STAGES`, so a new stage gets
+(`pipeline.cli`) and the Ray job entrypoints (`jobs/`) are generated from `STAGES` (filled by importing
+`pipeline.stages`: `pipeline.stages.all_stages`; this module imports no stage), so a new stage gets
 `assay NAME`, `python -m jobs.NAME`, `--config`, `--set`, `--address`, `--output`, `--overwrite`, `--help` and
 progress by registering itself.
 
@@ -43,7 +44,6 @@ class Opt:
     split: bool = False
     metavar: str | None = None
     mapping: bool = False                   # repeatable NAME=VALUE -> {NAME: VALUE}
-    also: tuple[tuple[str, Any], ...] = ()  # further (dotted key, value) overrides applied when the option is given
 
 
 @dataclass
@@ -85,19 +85,6 @@ STAGES: dict[str, StageSpec] = {}
 def register(spec: StageSpec) -> StageSpec:
     STAGES[spec.name] = spec
     return spec
-
-
-def all_stages() -> dict[str, StageSpec]:
-    import pipeline.stages  # noqa: F401  (registers every stage)
-
-    return STAGES
-
-
-def get_stage(name: str) -> StageSpec:
-    stages = all_stages()
-    if name not in stages:
-        raise UserError(f"unknown stage {name!r}; stages: {', '.join(stages)}")
-    return stages[name]
 
 
 # ------------------------------------------------------------------------------------------------ fingerprints

@@ -52,7 +52,7 @@ def absolute_paths(config: dict, stage: str | None = None) -> dict:
     stage, or when it does not validate (the job will say why), the top-level path fields."""
     if stage is not None:
         from pipeline.paths import absolute_paths as resolve
-        from pipeline.stage import get_stage
+        from pipeline.stages import get_stage
 
         model = get_stage(stage).job_model()
         try:

@@ -3,7 +3,9 @@ finished, started or set up for `seconds`, names what is stuck, and stops it: a 
 work in this process is interrupted (and the process ended when a native call does not return to Python).
 
 Workers note what they work on in marker files of a temporary folder of the driver's machine (`_marked`,
-`worker_start`); on another machine, without that folder, the message lists the unfinished units instead.
+`worker_start`); on another machine, without that folder, the message lists the unfinished units instead. Work
+that runs long inside one unit (a training point) calls `beat()` now and then: that is progress too.
+The limit comes with each call (`RunEnv.watchdog`); nothing here is run-wide state.
 """
 from __future__ import annotations
 
@@ -22,18 +24,8 @@ from pathlib import Path
 from pipeline.errors import UserError
 
 DEFAULT_WATCHDOG_S = 600.0
-# The run-wide limit, recorded by the runner's choose_executor for the runner calls after it in this process.
-_watchdog_s = DEFAULT_WATCHDOG_S
-
-
-def set_watchdog(seconds: float) -> None:
-    """The no-progress limit of later `run_shards`/`map_tasks` calls in this process that do not pass their own."""
-    global _watchdog_s
-    _watchdog_s = float(seconds)
-
-
-def current_watchdog() -> float:
-    return _watchdog_s
+BEAT_EVERY_S = 5.0
+_unit: dict = {}  # worker side: the marker file of the unit this process works on now, and when it was last noted
 
 
 class Stuck(BaseException):
@@ -48,7 +40,7 @@ class Watchdog:
 
     def __init__(self, label: str, total: int, done: int = 0, seconds: float | None = None, unit: str = "shards"):
         self.label, self.total, self.done, self.unit = label, total, done, unit
-        self.seconds = _watchdog_s if seconds is None else float(seconds)
+        self.seconds = DEFAULT_WATCHDOG_S if seconds is None else float(seconds)
         self.t0 = self.last = time.monotonic()
         self.last_finish: float | None = None
         sweep_marker_dirs()
@@ -105,7 +97,8 @@ class Watchdog:
         now_m = time.monotonic()
         since = f"the last one {now_m - self.last_finish:.0f} s ago" if self.last_finish is not None else \
             f"none in the {now_m - self.t0:.0f} s since the start"
-        return UserError(f"{self.label}: no progress for {self.seconds:g} s ({self.done} of {self.total} "
+        of = f" of {self.total}" if self.total else ""
+        return UserError(f"{self.label}: no progress for {self.seconds:g} s ({self.done}{of} "
                          f"{self.unit} done, {since}); {what}; stopped and killed the stuck worker(s). Rerun the same "
                          f"command to resume, or raise runtime.watchdog_s (now {self.seconds:g}) if {self.unit} this "
                          "slow are expected")
@@ -152,21 +145,40 @@ def marked(marker_dir: str | None, key: str, name: str, path: str | None):
     """Worker side: a marker file naming the unit this process works on, removed when it finishes. On a machine
     without the driver's marker folder nothing is written."""
     f = os.path.join(marker_dir, f"{key}.json") if marker_dir else None
-    if f:
-        try:
-            with open(f, "w") as fh:
-                json.dump({"key": key, "name": name, "path": path, "pid": os.getpid(), "host": socket.gethostname(),
-                           "t": time.time()}, fh)
-        except OSError:
-            f = None
+    note = {"key": key, "name": name, "path": path, "pid": os.getpid(), "host": socket.gethostname(), "t": time.time()}
+    if f and not _write_note(f, note):
+        f = None
+    outer = dict(_unit)
+    _unit.update(file=f, note=note, last=time.monotonic())
     try:
         yield
     finally:
+        _unit.clear()
+        _unit.update(outer)
         if f:
             try:
                 os.unlink(f)
             except OSError:
                 pass
+
+
+def beat() -> None:
+    """Worker side, inside a long unit (a training loop): note that the unit is still moving (at most every
+    BEAT_EVERY_S seconds), so the watchdog counts it as progress."""
+    f = _unit.get("file")
+    if f and time.monotonic() - _unit.get("last", 0) >= BEAT_EVERY_S:
+        _unit["last"] = time.monotonic()
+        _write_note(f, {**_unit["note"], "t": time.time()})
+
+
+def _write_note(f: str, note: dict) -> bool:
+    try:
+        with open(f + ".tmp", "w") as fh:
+            json.dump(note, fh)
+        os.replace(f + ".tmp", f)
+        return True
+    except OSError:
+        return False
 
 
 class InProcessGuard:

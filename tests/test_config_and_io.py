@@ -55,3 +55,29 @@ def test_conservation_violation_fails_loudly():
     check_conservation(StageCounts(10, 5, {"x": 3}, 2))
     with pytest.raises(ConservationError, match="input=10 but kept=5"):
         check_conservation(StageCounts(10, 5, {"x": 3}, 1))
+
+
+def test_a_dedupe_threshold_means_one_banding_wherever_it_is_written(tmp_path, monkeypatch):
+    """Issue 18.4: `--threshold`, `--set dedupe.threshold=`, a config file and curate's `dedupe:` section all derive
+    bands x rows from the threshold the same way (the rule is DedupeConfig's), through the real command line."""
+    from typer.testing import CliRunner
+
+    import pipeline.cli.commands as commands
+    from filters.dedupe.config import banding
+    from pipeline.cli import app
+
+    jobs = []
+    monkeypatch.setattr(commands, "execute", lambda spec, job, ctx: jobs.append(job))
+    data = write_jsonl(tmp_path / "d.jsonl", [{"id": "x", "text": PROSE}])
+    (tmp_path / "dedupe.yaml").write_text("dedupe:\n  threshold: 0.8\n")
+    (tmp_path / "curate.yaml").write_text("dedupe:\n  threshold: 0.8\n")
+    out = str(tmp_path / "o")
+    for args in (["dedupe", str(data), "-o", out, "--threshold", "0.8"],
+                 ["dedupe", str(data), "-o", out, "--set", "dedupe.threshold=0.8"],
+                 ["dedupe", str(data), "-o", out, "--config", str(tmp_path / "dedupe.yaml")],
+                 ["curate", str(data), "-o", out, "--config", str(tmp_path / "curate.yaml")]):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0, res.output
+    assert len(jobs) == 4
+    assert {j.dedupe.band_rows() for j in jobs} == {banding(0.8, 112)} and banding(0.8, 112) != (14, 8)
+    assert load_config(CurateJob, None, {"inputs": ["a"], "output": "o"}).dedupe.band_rows() == (14, 8)

@@ -1,16 +1,17 @@
 """Decontamination (filters/decontam.py): planted evaluation passages are found (verbatim and lightly edited, whole
-and embedded in longer text), independent text on the same topic is not flagged, and 10-grams recall edited copies
-at least as well as 13-grams.
-
-`python tests/test_decontam.py` reruns the full measurement behind the table in filters/decontam.py's docstring.
+and embedded in longer text, and a passage copied from a long item into a short answer), independent text on the
+same topic is not flagged, and the decision is the same from a Match and from the filter step's columns, down to
+`assay decontaminate` with its options. The measurement on public data is benchmarks/decontam.py (RESULTS.md).
 """
 from __future__ import annotations
 
+import json
 import pickle
 import random
-import re
+import subprocess
 import sys
 
+import pyarrow.parquet as pq
 import pytest
 
 from filters.base import apply_steps
@@ -249,76 +250,50 @@ def test_ten_grams_recall_edited_copies_at_least_as_well_as_thirteen():
     assert got[10]["independent"]["flagged"] == got[13]["independent"]["flagged"] == 0.0
 
 
-# --------------------------------------------------------------------------------------------------------------
-def _reference_measurement() -> None:  # pragma: no cover - `python tests/test_decontam.py`
-    import time
-    from pydoc_data.topics import topics
-
-    def paragraphs(text):
-        out = []
-        for p in re.split(r"\n\s*\n", text):
-            if any(line.startswith((" ", "\t")) for line in p.splitlines()):
-                continue
-            p = " ".join(p.split())
-            if p and ". " in p and not p.startswith(("*", "-", "=")):
-                out.append(p)
-        return out
-
-    def grams(text, n=8):
-        w = nwords(text)
-        return {" ".join(w[i:i + n]) for i in range(len(w) - n + 1)}
-
-    by_topic = {k: paragraphs(v) for k, v in sorted(topics.items())}
-    rng = random.Random(0)
-    cands = [(k, p) for k, ps in by_topic.items() for p in ps if 40 <= len(p.split()) <= 150]
-    rng.shuffle(cands)
-    items, used = [], set()
-    for k, p in cands:  # no two evaluation items share an 8-gram, so item ids are unambiguous
-        g = grams(p)
-        if not g & used:
-            used |= g
-            items.append((k, p))
-        if len(items) == 200:
-            break
-    pool = [p for ps in by_topic.values() for p in ps if len(p.split()) >= 20 and not grams(p) & used]
-    vocab = sorted({w for p in pool for w in p.split()})
-
-    def host(p):
-        h = rng.sample(pool, rng.randint(4, 8))
-        h.insert(rng.randint(0, len(h)), p)
-        return "\n\n".join(h)
-
-    evals = {f"ref:{i}": p for i, (_, p) in enumerate(items)} | EVALS
-    pos = {"verbatim, whole": [], "verbatim, embedded": [], "5% edited, whole": [], "10% edited, whole": [],
-           "10% edited, embedded": [], "20% edited, whole": []}
-    for i, p in evals.items():
-        pos["verbatim, whole"].append((i, p))
-        pos["verbatim, embedded"].append((i, host(p)))
-        pos["5% edited, whole"].append((i, edit(p, .05, rng, vocab)))
-        pos["10% edited, whole"].append((i, edit(p, .10, rng, vocab)))
-        pos["10% edited, embedded"].append((i, host(edit(p, .10, rng, vocab))))
-        pos["20% edited, whole"].append((i, edit(p, .20, rng, vocab)))
-    item_texts = {p for _, p in items}
-    neg = {"hand-written same topic": [i for _, _, i in PAIRS],
-           "hand-written same topic, embedded": [host(i) for _, _, i in PAIRS],
-           "reference, same page": [d for d in ("\n\n".join([q for q in by_topic[k] if q not in item_texts
-                                                             and len(q.split()) >= 20][:8]) for k, _ in items) if d],
-           "reference, other pages": ["\n\n".join(rng.sample(pool, 8)) for _ in range(200)]}
-    print(f"items: {len(evals)}; | case | " + " | ".join(f"{n} cand | {n} flag" for n in (13, 10, 8)) + " |")
-    rows = {c: [] for c in [*pos, *neg]}
-    for n in (13, 10, 8):
-        t = time.time()
-        idx = EvalIndex.build(evals, DecontamConfig(ngram=n))
-        for c, docs in pos.items():
-            ms = [(i, idx.check(d)) for i, d in docs]
-            rows[c] += [sum(m.item_id is not None for _, m in ms) / len(ms),
-                        sum(m.contaminated and m.item_id == i for i, m in ms) / len(ms)]
-        for c, got in measure(idx, neg).items():
-            rows[c] += [got["candidate"], got["flagged"]]
-        print(f"{n}-grams: {time.time() - t:.2f} s", file=sys.stderr)
-    for c, vals in rows.items():
-        print(f"| {c} ({len(pos.get(c, neg.get(c, [])))}) | " + " | ".join(f"{v:.3f}" for v in vals) + " |")
+def test_a_passage_of_a_long_item_copied_into_a_short_answer_is_caught():
+    """The issue-18 failure: the share of a long item's words is small whatever is copied; the matched passage's
+    own size (30 words) and its share of the document decide."""
+    long_item = " ".join(e for _, e, _ in PAIRS)          # ~780 words
+    index = EvalIndex.build({"long": long_item, **EVALS})
+    words = PAIRS[7][1].split()                           # binary search, a passage of the long item
+    copied = " ".join(words[:40])
+    answer = f"My notes for the exam. {copied} That is all I remember about it, and the rest is on the slides."
+    m = index.check(answer)
+    assert m.contaminated and m.matched_words >= 30 and m.score < 0.5, m
+    edited = edit(copied, 0.1, random.Random(1), VOCAB)
+    assert index.check(f"My notes for the exam. {edited} That is all I remember about it.").contaminated
+    # a short quotation (fewer than 30 words) in a long independent text is not contamination
+    quote = " ".join(words[:12])
+    long_doc = f"{PAIRS[6][2]} As the textbook puts it, {quote}, which we used. {HOST}"
+    m = index.check(long_doc)
+    assert m.item_id is not None and not m.contaminated and m.matched_words < 30 and m.doc_share < 0.3, m
+    # ... but a short document that is mostly that quotation is (its share of the document)
+    m = index.check(f"Quote of the day: {quote}.")
+    assert m.contaminated and m.matched_words < 30 and m.doc_share >= 0.3, m
+    # the filter step decides from its columns exactly as the Match did
+    docs = [answer, long_doc, f"Quote of the day: {quote}.", HOST]
+    step = Decontaminator(index)
+    cols, reasons, _ = apply_steps(docs, [step])
+    assert [r == "contaminated" for r in reasons] == [index.check(d).contaminated for d in docs] == [
+        True, False, True, False]
 
 
-if __name__ == "__main__":  # pragma: no cover
-    _reference_measurement()
+def test_assay_decontaminate_options_reach_the_decision(tmp_path):
+    """`assay decontaminate` (the command users run): --min-words moves the absolute size rule."""
+    long_item = " ".join(e for _, e, _ in PAIRS)
+    words = PAIRS[7][1].split()
+    docs = [{"id": "copy40", "text": "Notes. " + " ".join(words[:40]) + " End of my notes on the subject for now."},
+            {"id": "clean", "text": PAIRS[3][2]}]
+    (tmp_path / "eval.jsonl").write_text(json.dumps({"id": "long", "text": long_item}) + "\n")
+    (tmp_path / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    got = {}
+    for min_words in (30, 60):
+        out = tmp_path / f"out{min_words}"
+        r = subprocess.run([sys.executable, "-m", "pipeline.cli", "decontaminate", str(tmp_path / "docs.jsonl"), "--against",
+                            str(tmp_path / "eval.jsonl"), "-o", str(out), "--min-words", str(min_words),
+                            "--doc-share", "0.9", "--no-progress"], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        rej = pq.read_table(out / "rejects").to_pylist() if any((out / "rejects").glob("*.parquet")) else []
+        got[min_words] = {x["id"]: (x["decontam_item"], x["decontam_matched"]) for x in rej}
+    assert set(got[30]) == {"copy40"} and got[30]["copy40"][0] == "long" and got[30]["copy40"][1] >= 38
+    assert got[60] == {}

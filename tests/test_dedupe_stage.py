@@ -112,9 +112,9 @@ def test_ray_executor_and_distributed_components_same_output(base_run, ray_addre
     m = dedupe([root / "in"], tmp_path / "ray", ctx)
     assert m["executor"] == "ray" and m["components_algorithm"] == "union_find"
     assert read_outputs(tmp_path / "ray") == read_outputs(root / "out")
-    monkeypatch.setattr(stage, "SORT_SHUFFLE_MAX_DOCS", 0)  # the hash shuffle of large jobs
-    monkeypatch.setattr(stage, "RANGE_ROWS", 7)             # components and decisions in many node-ranged files
-    monkeypatch.setattr(stage, "MAX_SHUFFLE_PIECES", 0.3)    # the buckets grouping split by bands (here in 2)
+    monkeypatch.setattr(stage.plan, "SORT_SHUFFLE_MAX_DOCS", 0)  # the hash shuffle of large jobs
+    monkeypatch.setattr(stage.tables, "RANGE_ROWS", 7)           # components and decisions in many node-ranged files
+    monkeypatch.setattr(stage.plan, "MAX_SHUFFLE_PIECES", 0.3)   # the buckets grouping split by bands (here in 2)
     m2 = dedupe([root / "in"], tmp_path / "star", ctx, max_edges_in_memory=0)
     assert m2["components_algorithm"] == "star" and m2["steps"]["components"]["rounds"] >= 1
     assert m2["steps"]["buckets"]["groupings"] == 2
@@ -198,7 +198,7 @@ def test_worker_killed_in_signatures_then_job_resumed(base_run, ray_address, tmp
     ray.shutdown()
     ray.init(address=ray_address, runtime_env={"env_vars": {
         "PYTHONPATH": f"{CRASH_DIR}{os.pathsep}{Path(__file__).parent.parent}",
-        "ASSAY_CRASH_ONCE": f"pipeline.stages.dedupe:signature_shard:{marker}"}})
+        "ASSAY_CRASH_ONCE": f"pipeline.stages.dedupe.signatures:signature_shard:{marker}"}})
     try:
         out = tmp_path / "out"
         dedupe([root / "in"], out, RunContext(address=ray_address, progress=False))

@@ -37,9 +37,10 @@ CTX = RunContext(progress=False)
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def fault(action: str, target: str, marker: Path, times: int = 1) -> str:
-    """One ASSAY_FAULTS entry: `target` is "module:attr" (attr may be Class.method)."""
-    return f"{action}:{target}:{marker}:{times}"
+def fault(action: str, target: str, marker: Path, times: int = 1, match: str = "") -> str:
+    """One ASSAY_FAULTS entry: `target` is "module:attr" (attr may be Class.method); `match`: only calls whose
+    arguments contain it."""
+    return f"{action}:{target}:{marker}:{times}" + (f":1:{match}" if match else "")
 
 
 def faults_env(*faults: str) -> dict:
@@ -274,6 +275,50 @@ def test_filter_pool_workers_killed(corpus, filtered, tmp_path, monkeypatch):
         run_filter(filter_job(corpus, tmp_path / "out"), CTX)
     assert len(hits(marker)) == 2
     assert outputs(tmp_path / "out") == outputs(filtered)
+
+
+def test_local_pool_reruns_only_the_dead_shard_and_quarantines_a_poison_shard(corpus, filtered, tmp_path,
+                                                                              monkeypatch):
+    """Issue 18.3: a worker killed on a shard is replaced and only that shard re-run; a shard that kills its worker
+    retries + 1 times (here 3) is quarantined as a poison shard (a named reason in the manifest) and the other
+    shards finish exactly as an undisturbed run; a kill on another shard is re-run once and changes nothing."""
+    import pyarrow.parquet as pq
+
+    from pipeline.stages.filter import run_filter
+
+    poison, once, out = tmp_path / "poison", tmp_path / "once", tmp_path / "out"
+    with local_faults(monkeypatch, fault("kill", "pipeline.shard:DocShardWorker.process", poison, 10, "corpus-00001"),
+                      fault("kill", "pipeline.runner:write_shard_stats", once, 1, "corpus-00002")):
+        m = run_filter(filter_job(corpus, out, retries=2), CTX)
+    assert len(hits(poison)) == 3 and len(hits(once)) == 1
+    assert m["quarantined_by_reason"].get("poison_shard") == 1 and m["poison_shards"] == [str(corpus[1])]
+    q = [r for f in sorted((out / "quarantine").glob("*.parquet")) for r in pq.read_table(f).to_pylist()
+         if r["reason"] == "poison_shard"]
+    assert len(q) == 1 and q[0]["file"] == str(corpus[1]) and "died 3 times" in q[0]["error"]
+    got, want = outputs(out), outputs(filtered)
+    for sub in ("data", "rejects"):
+        assert {k: v for k, v in got[sub].items() if "corpus-00001" not in k} == \
+            {k: v for k, v in want[sub].items() if "corpus-00001" not in k}
+        assert not any("corpus-00001" in k for k in got[sub])
+
+
+def test_local_pool_workers_dying_while_setting_up_are_not_the_shards_fault(corpus, filtered, tmp_path, monkeypatch):
+    """A worker that dies while it sets up (here in the filter's worker factory, where its models load) has run no
+    shard: with retries 0, three such deaths leave the output exactly as an undisturbed run (no poison shard); a set-up
+    that always dies fails the run with one line after 4 x (retries + 1) deaths per worker slot in a row, instead of
+    quarantining every shard as a poison one."""
+    from pipeline.stages.filter import run_filter
+
+    some, always = tmp_path / "some", tmp_path / "always"
+    with local_faults(monkeypatch, fault("kill", "pipeline.stages.filter:filter_worker", some, 3)):
+        m = run_filter(filter_job(corpus, tmp_path / "out", retries=0), CTX)
+    assert len(hits(some)) == 3 and "poison_shards" not in m
+    assert outputs(tmp_path / "out") == outputs(filtered)
+    with local_faults(monkeypatch, fault("kill", "pipeline.stages.filter:filter_worker", always, 100)):
+        with pytest.raises(UserError, match=r"^filter: 8 worker processes in a row died while setting up, before "
+                                            r"running anything \(killed by SIGKILL\); out of memory\?"):
+            run_filter(filter_job(corpus, tmp_path / "out2", retries=0), CTX)
+    assert len(hits(always)) == 8
 
 
 @pytest.mark.ray

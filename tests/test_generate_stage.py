@@ -72,6 +72,29 @@ def test_procedural_generation_verified_deduped_and_cached(seeds, tmp_path):
     assert sorted(map(json.dumps, pq.read_table(again / "data").to_pylist())) == sorted(map(json.dumps, rows))
 
 
+def test_teacher_retries_reach_the_manifest_by_reason(seeds, tmp_path):
+    """The one usage tally: an OpenAI-compatible teacher whose every first answer is HTTP 503 (a real server on
+    127.0.0.1) -> each such answer is retried, and the manifest counts those retries by reason, as the server logged
+    them, next to the requests sent and the failures (none)."""
+    from tests.test_backends_openai import Server
+
+    server = Server(tmp_path, "--fault-rate", "1", "--faults", "503", "--fail-first", "1").start()
+    try:
+        out = tmp_path / "gen"
+        res = assay("generate", str(seeds / "seeds.jsonl"), "-o", str(out), "--teacher", "openai", "--max-seeds",
+                    "2", "--set", f"generate.teacher.base_url={server.url}", "--set", "generate.teacher.model=fake",
+                    "--set", "generate.teacher.api_key_env=", "--set", "generate.teacher.backoff_base_s=0.01",
+                    "--no-progress")
+        assert res.returncode == 0, res.stderr
+        u = manifest(out)["usage"]
+        outcomes = [r["outcome"] for r in server.rows()]
+    finally:
+        server.stop()
+    assert u["sent"] >= 6 and u["cache_hits"] == 0 and u["errors"] == {}
+    assert u["retry_reasons"] == {"http_503": outcomes.count("503")} and u["retries"] == outcomes.count("503") >= 6
+    assert len(outcomes) == u["sent"] + u["retries"]
+
+
 def test_dry_run_prints_prompts_and_writes_nothing(seeds, tmp_path):
     res = assay("generate", str(seeds / "seeds.jsonl"), "-o", str(tmp_path / "dry"), "--dry-run")
     assert res.returncode == 0, res.stderr

@@ -14,7 +14,7 @@ import pytest
 from pydantic import BaseModel
 
 from pipeline.paths import absolute_path, absolute_paths, rule_of
-from pipeline.stage import all_stages
+from pipeline.stages import all_stages
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@
 Pieces: `normalize` (text folding, word n-gram shingles), `minhash` (datasketch-equal vectorised signatures),
 `lsh` (band choice, band hashes, candidate edges), `components` (union-find and large-star/small-star connected
 components, keeper rule), `exact` (exact keys), `index` (incremental band-hash index). `dedupe_texts` runs them all
-in-process on a list of texts; `pipeline.dedupe_stage` runs the same kernels on Ray Data.
+in-process on a list of texts; `pipeline.stages.dedupe` runs the same kernels on Ray Data.
 """
 from __future__ import annotations
 

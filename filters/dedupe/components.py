@@ -6,7 +6,7 @@ its component.
 - `star_components`: Kiveris et al.'s alternating large-star / small-star rounds (“Connected Components in MapReduce
   and Beyond”, SoCC 2014). Each round only needs edges grouped by their first node, so `large_star` and
   `small_star` are the per-partition kernels a distributed engine runs after hash-partitioning edges on `src`
-  (see `pipeline/dedupe_stage.py`); here they run on one partition holding everything.
+  (see `pipeline/stages/dedupe/`); here they run on one partition holding everything.
 
 Keeper rule (`choose_keepers`): within a cluster the kept document is the one with the highest `quality_score` when
 scores are given (ties: smallest id), else the one with the smallest `id` in string order.

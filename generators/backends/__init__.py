@@ -11,6 +11,7 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
+from generators.backends._common import Usage
 from generators.backends.base import Request, Response, SamplingParams, Teacher, request_key
 from generators.backends.openai import OpenAIConfig
 from generators.backends.procedural import ProceduralConfig
@@ -48,4 +49,4 @@ def teacher_label(cfg) -> str:
 
 
 __all__ = ["OpenAIConfig", "ProceduralConfig", "RayLLMConfig", "Request", "Response", "SamplingParams", "Teacher",
-           "TeacherConfig", "VLLMConfig", "build_teacher", "request_key", "teacher_label"]
+           "TeacherConfig", "Usage", "VLLMConfig", "build_teacher", "request_key", "teacher_label"]

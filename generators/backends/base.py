@@ -3,7 +3,7 @@
 A `Request` carries chat messages, sampling parameters and, optionally, a JSON schema the completion must follow
 (structured output). A backend turns a list of requests into one `Response` per request, in order, and never raises
 for a single bad item: a failed request comes back with `error` set (and `text` None) so the caller can count and
-quarantine it. Usage counts (prompt/completion tokens, retries) travel on each response.
+quarantine it. Usage counts (prompt/completion tokens, retries and their reasons) travel on each response.
 """
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ class Response:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     retries: int = 0
+    retry_reasons: tuple[str, ...] = ()       # the kind of each transient failure retried (len == retries)
     cached: bool = False
 
     @property

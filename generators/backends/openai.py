@@ -13,7 +13,7 @@ built; it is held outside the config, so it is never in a config dump, log line 
 
     teacher = OpenAITeacher(OpenAIConfig(base_url="http://127.0.0.1:8000/v1", model="teacher"))
     responses = teacher.generate(requests)       # sync facade; `await teacher.agenerate(requests)` inside a loop
-    teacher.usage.as_dict()                      # requests, ok, failed, tokens, retries, errors by kind
+    teacher.usage.as_dict()                      # requests, ok, failed, tokens, retries and errors by kind
 """
 from __future__ import annotations
 
@@ -171,22 +171,20 @@ class OpenAITeacher:
         return body
 
     async def _with_retries(self, session, req: Request) -> Response:
-        retries = 0
+        reasons: list[str] = []  # the kind of each failed attempt that was retried
         while True:
             endpoint = self._endpoint
             try:
-                return await self._attempt(session, req, endpoint, retries)
+                return await self._attempt(session, req, endpoint, tuple(reasons))
             except _Attempt as e:
                 if e.kind == "no_chat_template" and self.cfg.endpoint == "auto" and endpoint == "chat":
                     self._endpoint = "completions"  # the whole run switches; this is not a retry
                     continue
-                if not e.retry or retries + 1 >= self.cfg.max_attempts:
-                    return failed(req.key, e.kind, e.detail, retries=retries)
-                with self._lock:
-                    self.usage.retry_reasons[e.kind] += 1
-                delay = self._backoff(retries, e.wait)
-                log.debug("request %s: %s, retry %d in %.2fs", req.key[:12], e.kind, retries + 1, delay)
-                retries += 1
+                if not e.retry or len(reasons) + 1 >= self.cfg.max_attempts:
+                    return failed(req.key, e.kind, e.detail, len(reasons), tuple(reasons))
+                delay = self._backoff(len(reasons), e.wait)
+                log.debug("request %s: %s, retry %d in %.2fs", req.key[:12], e.kind, len(reasons) + 1, delay)
+                reasons.append(e.kind)
                 await asyncio.sleep(delay)
 
     def _backoff(self, retries: int, retry_after: float | None) -> float:
@@ -196,7 +194,7 @@ class OpenAITeacher:
             delay = max(delay, min(retry_after, self.cfg.backoff_max_s))
         return delay
 
-    async def _attempt(self, session, req: Request, endpoint: str, retries: int) -> Response:
+    async def _attempt(self, session, req: Request, endpoint: str, retried: tuple[str, ...]) -> Response:
         import aiohttp
 
         path = "/chat/completions" if endpoint == "chat" else "/completions"
@@ -228,7 +226,8 @@ class OpenAITeacher:
             raise _Attempt("malformed_body", f"{type(e).__name__}: {e}: {raw[:120]!r}")
         usage = data.get("usage") or {}
         return Response(key=req.key, text=text, prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                        completion_tokens=int(usage.get("completion_tokens") or 0), retries=retries)
+                        completion_tokens=int(usage.get("completion_tokens") or 0), retries=len(retried),
+                        retry_reasons=retried)
 
 
 def _retry_after(value: str | None) -> float | None:

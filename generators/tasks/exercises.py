@@ -6,9 +6,14 @@
   that module). Grounding (on by default): every number the work uses appears in the question or is a common
   constant (small integers, powers of ten, time and unit-conversion factors), so a correct calculation of some
   other problem is not accepted.
-- ``code``: a Python function with at least ``min_tests`` ``assert`` statements, run in
-  `generators.verify.sandbox` (separate process, no network, CPU/memory/time/output limits); the code exercises of
-  one response share one sandboxed interpreter (`run_batch`, a fresh namespace and verdict each).
+- ``code``: a Python function with at least ``min_tests`` ``assert`` statements that call it, checked by
+  `generators.verify.sandbox`: the code runs in a separate process (no network, CPU/memory/time/output limits, a
+  fresh forked worker per test) and each test is judged outside it on plain data (`generators.verify.judge`), so
+  results that lie about equality, truthiness or type, patched builtins and tests that prepare state for other
+  tests do not pass. A test that cannot be checked (it uses names that are neither the code's nor allowed
+  builtins, assignment expressions, lambdas, ...) rejects the exercise (``bad_tests``); a test that calls nothing of
+  the code (``assert True``) does not count toward ``min_tests``. The code exercises of one response share one
+  sandboxed interpreter start (`run_batch`).
 
 Rows: ``text`` is the exercise as training text (problem, solution, answer; or task, explanation, code, tests),
 ``question``, ``answer`` (the final answer, or the code), ``check`` (how it was verified, e.g.
@@ -29,6 +34,7 @@ from generators.backends.base import Request
 from generators.tasks.base import (MALFORMED_JSON, SCHEMA_MISMATCH, TOO_SHORT, Outcome, StyledTaskConfig, Task,
                                    parse_json_text, word_count)
 from generators.tasks.schema import validate
+from generators.verify.judge import TestError, compile_test, solution_names
 from generators.verify.math import check_math, numbers_in
 from generators.verify.sandbox import SandboxLimits, run_batch
 
@@ -46,7 +52,7 @@ class ExerciseSetConfig(StyledTaskConfig):
     n_exercises: int = Field(3, ge=1, le=10, description="exercises asked for per request")
     kinds: list[ExerciseKind] = Field(default_factory=lambda: ["math", "code"], min_length=1)
     min_words: int = Field(15, ge=0, description="minimum words of question + solution, per exercise")
-    min_tests: int = Field(3, ge=1, description="assert statements a code exercise needs")
+    min_tests: int = Field(3, ge=1, description="assert statements that call the code, per code exercise")
     require_grounded: bool = Field(True, description="math work may only use the question's numbers + constants")
     sandbox: SandboxLimits = Field(default_factory=SandboxLimits)
 
@@ -146,13 +152,20 @@ class ExerciseSetTask(Task):
         return None, "", f"{result.check} {work}{value if '=' not in work else ''}".strip()
 
     def check_code_static(self, ex: dict) -> tuple[str | None, str]:
+        """Tests the judge can check, enough of them calling the code (a syntax error in the code is left to the
+        sandbox: ``code_crashed``)."""
         tests = _tests(ex)
         if not ex["code"].strip():
             return "bad_tests", "no code"
-        if len(tests) < self.config.min_tests:
-            return "too_few_tests", f"{len(tests)} tests < {self.config.min_tests}"
-        if not all(t.startswith("assert") for t in tests):
-            return "bad_tests", "every test must be an assert statement"
+        names = solution_names(ex["code"]) or set()
+        calling = 0
+        for i, t in enumerate(tests):
+            try:
+                calling += bool(compile_test(t, names).probes)
+            except TestError as e:
+                return "bad_tests", f"test {i} {e}"
+        if calling < self.config.min_tests:
+            return "too_few_tests", f"{calling} tests call the code < {self.config.min_tests}"
         return None, ""
 
 

@@ -1,11 +1,11 @@
-"""The `assay` command line, generated from the stage registry (`pipeline.stage.STAGES`) plus the embedded corpus
+"""The `assay` command line, generated from the stage registry (`pipeline.stages.all_stages`) plus the embedded corpus
 builder and the demo."""
 from __future__ import annotations
 
 import typer
 
 from pipeline.cli.commands import stage_command
-from pipeline.stage import all_stages
+from pipeline.stages import all_stages
 
 app = typer.Typer(
     name="assay",

@@ -59,8 +59,6 @@ def _opt_overrides(spec: StageSpec, values: dict[str, Any]) -> dict:
                 d[name] = val
             v = d
         set_dotted(out, o.path, v)
-        for path, value in o.also:
-            set_dotted(out, path, value)
     return out
 
 
@@ -121,8 +119,9 @@ def stage_command(spec: StageSpec):
 def execute(spec: StageSpec, job, ctx: RunContext):
     """Run the stage here, or submit it as a Ray job when the address is a dashboard (http(s)://) address."""
     from pipeline.paths import absolute_paths
-    from pipeline.progress import set_quiet
+    from pipeline.progress import configure_logging, set_quiet
 
+    configure_logging()
     set_quiet(not ctx.progress)
     job = absolute_paths(job)  # workers and submitted jobs run in other directories
     if ctx.address and ctx.address.startswith(("http://", "https://")):

@@ -1,5 +1,8 @@
 """Web-page rendering: a random site (domain, navigation, cookie banner, sidebar, footer) around a page's content.
 
+Over 400 lines: twelve page layouts of one renderer; each is a short template, split they would repeat the
+shared site pieces.
+
 Everything is drawn from the ``random.Random`` passed in, so a page renders to the same bytes for the same seed.
 Four layouts (classic, blog, docs, news) vary the markup the way different CMSs do; the content always sits in
 ``<main>``/``<article>`` with an ``<h1>``, so main-content extractors (trafilatura, resiliparse) can find it. These

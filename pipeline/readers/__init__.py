@@ -10,19 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pipeline.errors import UserError
+from pipeline.formats import (ALL_SUFFIXES, ARCHIVE_SUFFIXES, JSONL_SUFFIXES, PARQUET_SUFFIXES,  # noqa: F401
+                              TEXT_SUFFIXES, is_hf_dataset_dir)
 from pipeline.readers.options import ReaderOptions
 from pipeline.schema import Bad, Doc
 
-ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz", ".arc", ".arc.gz", ".warc.wet.gz")
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".ndjson", ".ndjson.gz")
-PARQUET_SUFFIXES = (".parquet",)
-TEXT_SUFFIXES = (".txt",)
-ALL_SUFFIXES = ARCHIVE_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES + TEXT_SUFFIXES
 
 
 def detect_format(path: str) -> str:
-    from pipeline.io import is_hf_dataset_dir
-
     p = str(path).lower()
     if is_hf_dataset_dir(str(path)):
         return "hf_disk"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from pipeline.io import open_binary
-from pipeline.readers.archive import payload_to_doc
+from pipeline.readers.payload import payload_to_doc
 from pipeline.readers.options import ReaderOptions
 from pipeline.schema import Bad, Doc
 

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from pipeline.scaling.joint import COORD_NAMES, SHAREABLE, Layout, Points
+from pipeline.scaling.joint import COORD_NAMES, SHAREABLE, FreeParams, Points
 from pipeline.scaling.repetition import RSTAR_PUBLISHED, log_effective_tokens
 
 RANK_RTOL = 1e-9          # singular value / largest below this: not identifiable (structural)
@@ -28,7 +28,7 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
-def _jacobian(lay: Layout, pts: Points) -> np.ndarray:
+def _jacobian(lay: FreeParams, pts: Points) -> np.ndarray:
     """d log L_hat / d (free parameters) at the generic point, columns scaled to unit norm."""
     ln_bar, ld_bar = pts.log_n.mean(), pts.log_d.mean()
     alpha, beta = 0.35, 0.30
@@ -53,7 +53,7 @@ def _jacobian(lay: Layout, pts: Points) -> np.ndarray:
     return jac / np.where(norms > 0, norms, 1.0)
 
 
-def identifiability(lay: Layout, pts: Points) -> tuple[float, list[str]]:
+def identifiability(lay: FreeParams, pts: Points) -> tuple[float, list[str]]:
     """(smallest / largest singular value of the scaled Jacobian, names of the parameters in its weakest
     direction).  0 means structurally unidentifiable."""
     jac = _jacobian(lay, pts)
@@ -70,7 +70,7 @@ def _levels(values) -> int:
     return len(np.unique(np.round(np.asarray(values), 9)))
 
 
-def problems(lay: Layout, pts: Points) -> list[str]:
+def problems(lay: FreeParams, pts: Points) -> list[str]:
     """One-line reasons this model cannot be fitted to these points (empty: fittable)."""
     out = []
     n, p = len(pts.log_l), lay.n_free
@@ -109,7 +109,7 @@ def problems(lay: Layout, pts: Points) -> list[str]:
     return out
 
 
-def design_warnings(lay: Layout, pts: Points) -> list[str]:
+def design_warnings(lay: FreeParams, pts: Points) -> list[str]:
     """Weak but fittable designs (printed and reported, not refused)."""
     out = []
     n, p = len(pts.log_l), lay.n_free

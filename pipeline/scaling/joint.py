@@ -69,7 +69,7 @@ def parse_share(share) -> tuple[str, ...]:
 
 
 @dataclass
-class Layout:
+class FreeParams:
     """Where each arm's theta coordinates live in the free-parameter vector."""
 
     arms: tuple[str, ...]
@@ -88,7 +88,7 @@ class Layout:
         return self.n_free - 1 if self.fit_rstar else -1
 
 
-def make_layout(arms, share, fit_rstar: bool = False) -> Layout:
+def make_layout(arms, share, fit_rstar: bool = False) -> FreeParams:
     arms = tuple(arms)
     shared = sorted(SHAREABLE[s] for s in share)
     idx = np.zeros((len(arms), 5), dtype=np.int64)
@@ -106,7 +106,7 @@ def make_layout(arms, share, fit_rstar: bool = False) -> Layout:
     if fit_rstar:
         names.append("R*")
         bounds.append(LOG_RSTAR_BOUNDS)
-    return Layout(arms, tuple(share), fit_rstar, idx, names, bounds)
+    return FreeParams(arms, tuple(share), fit_rstar, idx, names, bounds)
 
 
 @dataclass
@@ -134,12 +134,12 @@ def make_points(arm_idx, params, tokens, loss, unique=None, rstar: float | None 
                   np.log(np.asarray(loss, dtype=np.float64)), u, log_deff)
 
 
-def predict_log(v, lay: Layout, pts: Points) -> np.ndarray:
+def predict_log(v, lay: FreeParams, pts: Points) -> np.ndarray:
     """Predicted log loss at every point."""
     return lm.predict(np.asarray(v, dtype=np.float64)[None], lay, pts)[0]
 
 
-def grid_starts(lay: Layout, pts: Points, w=None, top_k: int = 8) -> list[np.ndarray]:
+def grid_starts(lay: FreeParams, pts: Points, w=None, top_k: int = 8) -> list[np.ndarray]:
     """The `top_k` best starts (least squares) of the product grid (shared values x each arm's own values [x R*
     values])."""
     grid = init_grid()
@@ -183,7 +183,7 @@ def grid_starts(lay: Layout, pts: Points, w=None, top_k: int = 8) -> list[np.nda
     return starts
 
 
-def refit(starts, lay: Layout, pts: Points, w=None):
+def refit(starts, lay: FreeParams, pts: Points, w=None):
     """Best least-squares optimum over `starts` (batched Levenberg-Marquardt): (vector, cost, converged)."""
     return lm.best_of(starts, lay, pts, w)
 
@@ -193,7 +193,7 @@ class JointFit:
     """A fit of all arms: the free-parameter vector, the bootstrap replicates (rows of vectors; a replicate
     fits all arms at once, so row i of every arm comes from the same resample), and R*."""
 
-    layout: Layout
+    layout: FreeParams
     vector: np.ndarray
     objective: float
     converged: bool
@@ -332,7 +332,7 @@ def fit_joint(arms: list[str], pts: Points, *, share=DEFAULT_SHARE, rstar_mode: 
     return fit
 
 
-def convert(fit: JointFit, lay: Layout) -> np.ndarray:
+def convert(fit: JointFit, lay: FreeParams) -> np.ndarray:
     """`fit`'s parameters as a vector of another layout of the same arms: per-arm values copied, shared ones
     averaged over arms (a start for the other model: the free model started at the shared optimum can only
     improve on it)."""

@@ -18,7 +18,6 @@ import csv
 import io
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from pipeline.config import fill_vars
 from pipeline.errors import UserError
-from pipeline.io import write_json_atomic, write_text_atomic
+from pipeline.io import atomic_dir, write_json_atomic, write_text_atomic
 from pipeline.progress import log as _log
-from pipeline.runner import Resources, Runtime, choose_executor, runtime_scope
+from pipeline.runner import Resources, RunEnv, Runtime, map_tasks
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
 from pipeline.stages.arms import ArmSpec, materialize, paths_of
 
@@ -224,14 +223,9 @@ def ensure_tokenizer(cfg: AblateConfig) -> Path:
     arms = cfg.tokenizer.sample_from or [cfg.baseline]
     paths = [p for a in arms for p in cfg.arm_paths(a)]
     log.info("training the shared tokenizer (vocab %d) on %s", cfg.tokenizer.vocab_size, arms)
-    tmp = out.with_name(".tokenizer.tmp")
-    train_tokenizer(paths, tmp, vocab_size=cfg.tokenizer.vocab_size, sample_docs=cfg.tokenizer.sample_docs,
-                    seed=cfg.tokenizer.seed, text_field=cfg.text_field)
-    if out.exists():  # a partial dir from an interrupted run
-        import shutil
-
-        shutil.rmtree(out)
-    tmp.rename(out)
+    with atomic_dir(out) as tmp:  # a partial dir from an interrupted run is replaced
+        train_tokenizer(paths, tmp, vocab_size=cfg.tokenizer.vocab_size, sample_docs=cfg.tokenizer.sample_docs,
+                        seed=cfg.tokenizer.seed, text_field=cfg.text_field)
     return out
 
 
@@ -308,7 +302,6 @@ def write_runs_csv(rows: list[dict], path: Path) -> Path:
     return path
 
 
-@runtime_scope
 def run_ablate(cfg: AblateConfig, ctx: RunContext | None = None) -> Path:
     """Run (or resume) the experiment; returns the output dir (runs.csv, fit/)."""
     from pipeline.student.data import resolve_paths
@@ -333,15 +326,20 @@ def run_ablate(cfg: AblateConfig, ctx: RunContext | None = None) -> Path:
     failures = []
     done = total - len(todo)
     cfg_json = cfg.model_dump(mode="json")
-    for p, row, err in _run_points(cfg, cfg_json, todo, str(tokenizer), ctx.address):
-        if err is None:
+
+    def finished(item: dict, row: dict) -> None:
+        nonlocal done
+        p = item["point"]
+        if "error" not in row:
             done += 1
             _say(progress, f"{done}/{total} {p['arm']} {p['model']} D={p['tokens']} seed={p['seed']}: "
                            f"loss {row['loss']:.4f}, bpb {row['bpb']:.4f}, {row['wall_s']:.1f}s")
         else:  # keep the others running; report all failures at the end
-            failures.append((p, err))
-            _say(progress, f"FAILED {p}: {err}")
+            failures.append((p, row["error"]))
+            _say(progress, f"FAILED {p}: {row['error']}")
         write_runs_csv(collect_rows(cfg), out / "runs.csv")
+
+    _run_points(cfg, cfg_json, todo, str(tokenizer), ctx, finished)
     rows = collect_rows(cfg)
     write_runs_csv(rows, out / "runs.csv")
     if failures:
@@ -358,40 +356,27 @@ def run_ablate(cfg: AblateConfig, ctx: RunContext | None = None) -> Path:
     return out
 
 
-def _run_points(cfg: AblateConfig, cfg_json: dict, todo: list[dict], tokenizer: str, address: str | None):
-    """Yield (point, row, error) as points finish: Ray tasks (GPUs scheduled per point) or a local process pool."""
+def _run_points(cfg: AblateConfig, cfg_json: dict, todo: list[dict], tokenizer: str, ctx: RunContext,
+                finished) -> None:
+    """The points as tasks of the shared runner (`map_tasks`: a local pool, or Ray tasks with each point's CPUs and
+    GPUs), under its no-progress watchdog (a training loop beats); `finished(item, row or {"error"})` as each
+    ends."""
     if not todo:
         return
-    executor = choose_executor(cfg.runtime, address)
-    if executor == "ray":
-        import ray
-
-        from pipeline.ray_env import init_ray
-
-        init_ray(address)
-        task = ray.remote(num_cpus=cfg.resources.cpus, num_gpus=cfg.resources.gpus, max_retries=0)(run_point)
-        pending = {task.remote(cfg_json, p, tokenizer): p for p in todo}
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            p = pending.pop(ready[0])
-            try:
-                yield p, ray.get(ready[0]), None
-            except Exception as e:
-                yield p, None, e
-        return
-    if cfg.resources.gpus:
+    env = RunEnv.start(cfg.runtime, ctx.address, progress=False)
+    if not env.ray and cfg.resources.gpus:
         raise UserError("resources.gpus > 0 needs Ray to place points on GPUs: pass --executor ray or --address")
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    items = [{"cfg": cfg_json, "point": p, "tokenizer": tokenizer,
+              "name": f"{p['arm']}/{p['model']}-D{p['tokens']}-s{p['seed']}"} for p in todo]
+    map_tasks(_point_task, items, env, cfg.resources, "ablate: points", on_result=finished)
 
-    n = cfg.resources.workers or max(1, int((os.cpu_count() or 1) // cfg.resources.cpus))
-    with ProcessPoolExecutor(max_workers=min(n, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(run_point, cfg_json, p, tokenizer): p for p in todo}
-        for fut in as_completed(futures):
-            try:
-                yield futures[fut], fut.result(), None
-            except Exception as e:
-                yield futures[fut], None, e
+
+def _point_task(item: dict) -> dict:
+    """One point; a failure is its row's `error` (the other points keep running; all are reported at the end)."""
+    try:
+        return run_point(item["cfg"], item["point"], item["tokenizer"])
+    except Exception as e:
+        return {"error": f"{type(e).__name__}: {e}"}
 
 
 def _say(enabled: bool, msg: str) -> None:

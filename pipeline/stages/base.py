@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from pathlib import Path
 
@@ -13,11 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipeline.errors import UserError
 from pipeline.extract import ExtractionConfig
 from pipeline.io import expand, unify_parquet_dir
-from pipeline.manifest import StageCounts, check_conservation, write_manifest
+from pipeline.manifest import StageCounts, write_manifest
 from pipeline.progress import log
 from pipeline.readers import check_input
 from pipeline.readers.options import ReaderOptions
-from pipeline.runner import Layout, Resources, Runtime, choose_executor
+from pipeline.runner import Layout, Resources, RunEnv, Runtime
+from pipeline.stage import Opt
 from pipeline.summary import print_summary, write_dataset_card
 
 INPUTS_FIELD = Field(..., min_length=1, description="files, directories, globs or fsspec URLs")
@@ -45,13 +46,17 @@ class IngestConfig(BaseModel):
 
 @dataclass(frozen=True)
 class SubStage:
-    """A document stage that can run inside a chain (`assay curate`): its config model, whether it is on by
-    default, and its run function over planned input files."""
+    """A document stage that can run inside a chain: its config model (the chain job's section of that name),
+    whether the section is on by default, its run function over planned input files, and the chains that offer it
+    (`curate`, `generate`). `options`: the stage's CLI options a chain exposes for its section (paths relative to
+    the section; the chain prefixes them)."""
     name: str
     config: type[BaseModel]
-    run: Callable[..., "StageResult"]  # (files, layout, cfg, resources, executor, progress) -> StageResult
+    run: Callable[..., "StageResult"]  # (files, layout, cfg, resources, env) -> StageResult
     default_on: bool = True
     memory_bound: bool = False
+    chains: tuple[str, ...] = ("curate",)
+    options: tuple[Opt, ...] = ()
 
 
 SUBSTAGES: dict[str, SubStage] = {}
@@ -60,6 +65,16 @@ SUBSTAGES: dict[str, SubStage] = {}
 def register_substage(sub: SubStage) -> SubStage:
     SUBSTAGES[sub.name] = sub
     return sub
+
+
+def substages(chain: str) -> dict[str, SubStage]:
+    """The registered sub-stages `chain` offers, in registration order."""
+    return {name: sub for name, sub in SUBSTAGES.items() if chain in sub.chains}
+
+
+def prefixed_options(opts: tuple[Opt, ...], prefix: str) -> tuple[Opt, ...]:
+    """Options of a config section, for a job that holds the section under `prefix`."""
+    return tuple(replace(o, path=f"{prefix}.{o.path}") for o in opts)
 
 
 @dataclass
@@ -84,13 +99,9 @@ def plan_inputs(inputs: list[str], reader: ReaderOptions | None = None, suffixes
     return exp.files
 
 
-def executor_for(job: DocJob, address: str | None, docs_estimate: int = 0, memory_bound: bool = False) -> str:
-    ex = choose_executor(job.runtime, address, docs_estimate, memory_bound)
-    if ex == "ray":
-        from pipeline.ray_env import init_ray
-
-        init_ray(address)
-    return ex
+def run_env(job: DocJob, ctx, docs_estimate: int = 0, memory_bound: bool = False) -> RunEnv:
+    """The run's environment, built once from the job's runtime settings and the command's context."""
+    return RunEnv.start(job.runtime, ctx.address, ctx.progress, docs_estimate, memory_bound)
 
 
 def finish(layout: Layout, result: StageResult, config: dict, t0: float, *, card: bool = True,
@@ -109,17 +120,9 @@ def finish(layout: Layout, result: StageResult, config: dict, t0: float, *, card
 
 
 def merge_results(stage: str, parts: list[StageResult]) -> StageResult:
-    """One result for a chain of sub-stages: input of the first, kept of the last, removals and quarantines
-    summed; each sub-stage's input must equal the previous one's kept (checked)."""
-    for prev, cur in zip(parts, parts[1:]):
-        if cur.counts.input != prev.counts.kept:
-            raise RuntimeError(f"{cur.stage} read {cur.counts.input} documents but {prev.stage} kept "
-                               f"{prev.counts.kept}")
-    total = StageCounts(input=parts[0].counts.input, kept=parts[-1].counts.kept)
-    for p in parts:
-        total = StageCounts(total.input, total.kept, StageCounts(0, 0, total.removed).add(
-            StageCounts(0, 0, p.counts.removed)).removed, total.quarantined + p.counts.quarantined)
-    check_conservation(total, stage)
+    """One result for a chain of sub-stages: the chain's counts (`StageCounts.chain`: each sub-stage's input must
+    equal the previous one's kept, conservation end to end), steps prefixed by sub-stage, per-stage counts."""
+    total = StageCounts.chain([(p.stage, p.counts) for p in parts], stage)
     steps = {f"{p.stage}.{k}": v for p in parts for k, v in p.steps.items()}
     extra = {"chain": [p.stage for p in parts], "stages": {p.stage: p.counts.to_dict() for p in parts}}
     for p in parts:
@@ -128,52 +131,54 @@ def merge_results(stage: str, parts: list[StageResult]) -> StageResult:
     return StageResult(stage, total, steps, extra)
 
 
-def run_chain(stage: str, steps: list[tuple[str, Callable, Any, Resources, bool]], files: list[str], root: Layout,
-              address: str | None, runtime: Runtime, progress: bool, estimate: int, t0: float) -> StageResult:
-    """Run sub-stages in order into one output: each reads what the one before it kept (`work/<name>/data/`), the
-    last writes `data/`; all share `rejects/` and `quarantine/`; each keeps its manifest under `work/<name>/`.
-    `steps`: (name, run(files, layout, cfg, resources, executor, progress), cfg, resources, memory_bound)."""
-    from pipeline.runner import choose_executor
-
+def run_chain(stage: str, steps: list[tuple[SubStage, Any, Resources]], files: list[str], root: Layout,
+              env: RunEnv, estimate: int, t0: float) -> StageResult:
+    """Run sub-stages in order into one output: each reads what the one before it kept (`root.sub(name)`:
+    `work/<name>/data/`), the last writes `data/`; all share `rejects/` and `quarantine/`; each keeps its manifest
+    under `work/<name>/`. `steps`: (sub-stage, its config, its resources); each runs on the executor `env.choose`
+    gives it."""
     parts, current = [], files
-    for i, (name, run, cfg, resources, memory_bound) in enumerate(steps):
-        layout = root.in_chain(name, last=i == len(steps) - 1)
-        executor = choose_executor(runtime, address, estimate, memory_bound)
-        if executor == "ray":
-            from pipeline.ray_env import init_ray
-
-            init_ray(address)
-        result = run(current, layout, cfg, resources, executor, progress)
+    for i, (sub, cfg, resources) in enumerate(steps):
+        layout = root.sub(sub.name, last=i == len(steps) - 1)
+        result = sub.run(current, layout, cfg, resources, env.choose(estimate, sub.memory_bound))
         finish(layout, result, cfg.model_dump(mode="json"), t0, card=False, summary=False)
         parts.append(result)
         current = sorted(str(p) for p in layout.data.glob("*.parquet"))
         if i < len(steps) - 1 and not current and result.counts.kept:
-            raise UserError(f"{name} kept {result.counts.kept} documents but wrote no shards to {layout.data}")
+            raise UserError(f"{sub.name} kept {result.counts.kept} documents but wrote no shards to {layout.data}")
     return merge_results(stage, parts)
+
+
+def estimate_docs(files: list[str]) -> int:
+    """Rows of Parquet inputs, ~2 KB per document for the rest (used to choose the executor)."""
+    import os
+
+    import pyarrow.parquet as pq
+
+    n = 0
+    for f in files:
+        if str(f).endswith(".parquet"):
+            n += pq.ParquetFile(f).metadata.num_rows
+        elif os.path.isfile(f):
+            n += os.path.getsize(f) // 2000
+    return n
 
 
 def iter_docs(inputs: list[str], reader: ReaderOptions, extraction: ExtractionConfig | None = None,
               fields: tuple[str, ...] = ()):
     """(id, text, extra fields) of every readable document of `inputs` (already planned files or any inputs), HTML
     extracted under the hard limit; unreadable records are skipped (for stages that need texts, not accounting)."""
-    from pipeline.extract import Extraction, ExtractionError
-    from pipeline.readers import read_path
+    from pipeline.documents import read_documents
+    from pipeline.extract import Extraction
+    from pipeline.schema import Bad
 
     extract = Extraction(extraction or ExtractionConfig())
     opts = reader.model_copy(update={"keep_columns": False, "fields": list(fields)})
     try:
         for path in plan_inputs(inputs, reader):
-            for item in read_path(path, opts):
-                if not hasattr(item, "text"):
-                    continue
-                text = item.text
-                if item.html is not None:
-                    try:
-                        text = extract(item.html, item.charset)
-                    except ExtractionError:
-                        continue
-                if text.strip():
-                    yield item.id, text, {f: item.extra.get(f) for f in fields}
+            for item in read_documents(path, opts, extract):
+                if not isinstance(item, Bad) and item.text.strip():
+                    yield item.id, item.text, {f: item.extra.get(f) for f in fields}
     finally:
         extract.close()
 

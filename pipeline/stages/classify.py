@@ -22,22 +22,17 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from filters.fasttext_util import check_model_file
-from filters.quality import QUALITY_COLUMN, FastTextQuality, QualityConfig, Share
-from filters.quality_hist import ScoreHistogram
+from filters.quality import FastTextQuality, QualityConfig, Share
 from pipeline.errors import UserError
 from pipeline.extract import ExtractionConfig
-from pipeline.io import write_json_atomic
 from pipeline.manifest import StageCounts
 from pipeline.progress import log
 from pipeline.readers.options import ReaderOptions
-from pipeline.runner import Layout, Resources, map_tasks, run_shards, runtime_scope, sum_counts, sum_steps
+from pipeline.quality_scores import HistogramSummary, merged_histogram, write_histogram
+from pipeline.runner import Layout, Resources, RunEnv, run_shards, shard_extras, sum_counts, sum_steps
 from pipeline.shard import DocShardWorker
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
-from pipeline.stages.base import (DocJob, StageResult, SubStage, executor_for, finish, plan_inputs,
-                                  register_substage)
-
-HIST_FILE = "quality_histogram.json"
-
+from pipeline.stages.base import DocJob, StageResult, SubStage, finish, plan_inputs, register_substage, run_env
 
 class ClassifyConfig(BaseModel):
     """The quality classifier as a stage: which model, and what to keep."""
@@ -63,25 +58,21 @@ class ClassifyConfig(BaseModel):
         p = Path(self.model)
         return p / "model.bin" if p.is_dir() else p
 
+    def check_model(self) -> Path:
+        """The model file, checked before any work (a missing or corrupt model is an error naming it)."""
+        path = self.model_file()
+        try:
+            check_model_file(path)
+            FastTextQuality(QualityConfig(model=str(path), label=self.label)).model  # labels, normalisation version
+        except (FileNotFoundError, ValueError) as e:
+            raise UserError(f"quality model: {e}") from None
+        return path
+
 
 class ClassifyJob(DocJob):
     """`assay classifier score` / `python -m jobs.classify`."""
     model_config = ConfigDict(extra="forbid")
     classify: ClassifyConfig
-
-
-class HistogramSummary:
-    """A shard's score histogram, fed by the shard worker's batches (`DocShardWorker(summaries=...)`)."""
-
-    def __init__(self, bins: int):
-        self.hist = ScoreHistogram(bins)
-
-    def add(self, cols: dict) -> None:
-        if QUALITY_COLUMN in cols:
-            self.hist.add(cols[QUALITY_COLUMN])
-
-    def to_json(self) -> dict:
-        return self.hist.to_dict()
 
 
 def _steps(qcfg: QualityConfig) -> list:
@@ -94,99 +85,46 @@ def quality_worker(layout: Layout, cfg: ClassifyConfig, qcfg: QualityConfig, mod
                           {"quality_histogram": functools.partial(HistogramSummary, cfg.bins)})
 
 
-def check_model(cfg: ClassifyConfig) -> Path:
-    """The model file, checked before any work (a missing or corrupt model is an error naming it)."""
-    path = cfg.model_file()
-    try:
-        check_model_file(path)
-        FastTextQuality(QualityConfig(model=str(path), label=cfg.label)).model  # labels, normalisation version
-    except (FileNotFoundError, ValueError) as e:
-        raise UserError(f"quality model: {e}") from None
-    return path
-
-
-def merged_histogram(stats: list[dict], bins: int) -> ScoreHistogram:
-    return ScoreHistogram.merged([ScoreHistogram.from_dict(s["extra"]["quality_histogram"]) for s in stats
-                                  if "quality_histogram" in s.get("extra", {})], bins=bins)
-
-
-def write_histogram(root: Path, hist: ScoreHistogram, threshold: float | None, keep_top: float | None) -> dict:
-    from pipeline.plots import plot_score_histogram
-
-    kept = hist.share_above(threshold) if threshold is not None and hist.n else None
-    doc = {"bins": hist.bins, "n": hist.n, "threshold": threshold, "keep_top": keep_top, "kept_share": kept,
-           "histogram": hist.to_dict()}
-    write_json_atomic(doc, root / HIST_FILE)
-    plot_score_histogram(hist.counts, threshold, root / "quality_histogram",
-                         f"quality_score over {hist.n} documents")
-    return {k: v for k, v in doc.items() if k != "histogram"}
-
-
-def classify_shards(files: list[str], layout: Layout, cfg: ClassifyConfig, resources: Resources, executor: str,
-                    progress: bool) -> StageResult:
+def classify_shards(files: list[str], layout: Layout, cfg: ClassifyConfig, resources: Resources,
+                    env: RunEnv) -> StageResult:
     """Score, merge the histograms, and (with keep_top or threshold) re-decide from the scores."""
-    model = str(check_model(cfg))
+    model = str(cfg.check_model())
     base = QualityConfig(model=model, label=cfg.label)
     if cfg.keep_top is None and cfg.threshold is None:  # annotate: every document kept with its score
-        stats = run_shards(files, layout, functools.partial(quality_worker, layout, cfg, base, "annotate"),
-                           resources, executor, progress, "classify")
+        stats = run_shards(files, layout, functools.partial(quality_worker, layout, cfg, base, "annotate"), env,
+                           resources, "classify")
         hist = merged_histogram(stats, cfg.bins)
         extra = write_histogram(layout.root, hist, None, None)
-        return StageResult("classify", sum_counts(stats), sum_steps(stats), {"quality": extra})
+        return StageResult("classify", sum_counts(stats), sum_steps(stats), shard_extras(stats, quality=extra))
     # pass 1: score into work/, pass 2: decide from the stored column
-    scored = Layout(layout.root, f"{layout.stage}-score", layout.work / "scored", layout.rejects, layout.quarantine,
-                    layout.root / "stats" / f"{layout.stage}-score", layout.work, layout.work / "score.json",
-                    f"{layout.prefix}score-")
-    s1 = run_shards(files, scored, functools.partial(quality_worker, scored, cfg, base, "annotate"), resources,
-                    executor, progress, "classify: score")
+    scored = layout.sub(f"{layout.stage}-score")
+    s1 = run_shards(files, scored, functools.partial(quality_worker, scored, cfg, base, "annotate"), env, resources,
+                    "classify: score")
     hist = merged_histogram(s1, cfg.bins)
     threshold = cfg.threshold if cfg.threshold is not None else hist.threshold_for_top(cfg.keep_top)
-    if progress:
+    if env.progress:
         log(f"threshold {threshold:.6f} keeps {hist.share_above(threshold):.2%} of {hist.n} scored documents",
             stage=layout.stage)
     extra = write_histogram(layout.root, hist, threshold, cfg.keep_top)
     decide = QualityConfig(model=model, label=cfg.label, threshold=threshold)
     scored_files = [str(scored.data / f"{s['shard']}.parquet") for s in s1]
-    s2 = run_shards(scored_files, layout, functools.partial(quality_worker, layout, cfg, decide, "redecide"),
-                    resources, executor, progress, "classify: decide")
-    c1, c2 = sum_counts(s1), sum_counts(s2)
-    counts = StageCounts(c1.input, c2.kept, StageCounts(0, 0, c1.removed).add(StageCounts(0, 0, c2.removed)).removed,
-                         c1.quarantined)
+    s2 = run_shards(scored_files, layout, functools.partial(quality_worker, layout, cfg, decide, "redecide"), env,
+                    resources, "classify: decide")
+    counts = StageCounts.chain([(scored.stage, sum_counts(s1)), (layout.stage, sum_counts(s2))], layout.stage)
     steps = {**{f"score.{k}": v for k, v in sum_steps(s1).items()},
              **{f"decide.{k}": v for k, v in sum_steps(s2).items()}}
-    return StageResult("classify", counts, steps, {"quality": extra})
+    return StageResult("classify", counts, steps, shard_extras(s1, quality=extra))
 
 
-@runtime_scope
 def run_classify(job: ClassifyJob, ctx: RunContext) -> dict:
     t0 = time.perf_counter()
-    check_model(job.classify)
+    job.classify.check_model()
     files = plan_inputs(job.inputs, job.classify.reader)
     model_file = job.classify.model_file()
     prepare_output(job.output, "classify", semantic_config(job), files + [str(model_file)], ctx.overwrite)
     layout = Layout.standalone(job.output, "classify")
-    result = classify_shards(files, layout, job.classify, job.resources, executor_for(job, ctx.address),
-                             ctx.progress)
+    result = classify_shards(files, layout, job.classify, job.resources, run_env(job, ctx))
     return finish(layout, result, job.model_dump(mode="json"), t0)
-
-
-def histogram_of_files(files: list[str], bins: int, executor: str, resources: Resources) -> ScoreHistogram:
-    """The global histogram of the `quality_score` column of scored Parquet files (one task per file)."""
-    parts = map_tasks(_file_histogram, [{"path": f, "bins": bins} for f in files], executor, resources)
-    return ScoreHistogram.merged([ScoreHistogram.from_dict(p) for p in parts], bins=bins)
-
-
-def _file_histogram(task: dict) -> dict:
-    import pyarrow.parquet as pq
-
-    pf = pq.ParquetFile(task["path"])
-    hist = ScoreHistogram(int(task["bins"]))
-    if QUALITY_COLUMN not in pf.schema_arrow.names:
-        raise UserError(f"{task['path']}: no {QUALITY_COLUMN!r} column; score it first with `assay classifier "
-                        "score` (or a curate classify: section)")
-    for batch in pf.iter_batches(columns=[QUALITY_COLUMN]):
-        hist.add(batch.column(0).to_numpy(zero_copy_only=False))
-    return hist.to_dict()
 
 
 register_substage(SubStage("classify", ClassifyConfig, classify_shards, default_on=False))

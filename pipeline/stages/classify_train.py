@@ -30,7 +30,6 @@ from pipeline.errors import UserError
 from pipeline.extract import ExtractionConfig
 from pipeline.progress import log
 from pipeline.readers.options import ReaderOptions
-from pipeline.runner import runtime_scope
 from pipeline.stage import Opt, RunContext, StageSpec, check_writable_parent, prepare_output, register
 from pipeline.stages.base import iter_docs, plan_inputs
 
@@ -111,7 +110,6 @@ def embedded_reference(docs: int, seed: int) -> tuple[list[str], list[str], dict
     return pos, neg, sources
 
 
-@runtime_scope
 def run_train_classifier(job: TrainClassifierJob, ctx: RunContext) -> dict:
     from filters.quality_train import TrainingFailed, train_from_scores, train_quality_classifier
 
@@ -170,7 +168,7 @@ def _finished(out: Path) -> dict | None:
 
 def annotate_documents(job: TrainClassifierJob) -> tuple[list[str], list[float], dict]:
     """Grade a seeded sample of the documents with the teacher (cached, resumable) -> (texts, grades, sources)."""
-    from pipeline.stages.generate import annotate_texts
+    from generators.complete import annotate_texts
 
     docs = [(did, t) for did, t, _ in iter_docs(job.annotate, job.reader, job.extraction)]
     rng = random.Random(job.seed)
@@ -207,7 +205,6 @@ class EvaluateClassifierJob(BaseModel):
         return data
 
 
-@runtime_scope
 def run_evaluate_classifier(job: EvaluateClassifierJob, ctx: RunContext) -> dict:
     import numpy as np
 
@@ -215,11 +212,11 @@ def run_evaluate_classifier(job: EvaluateClassifierJob, ctx: RunContext) -> dict
     from filters.quality import FastTextQuality, QualityConfig
     from filters.quality_train import classification_metrics
     from pipeline.io import write_json_atomic
-    from pipeline.stages.classify import ClassifyConfig, check_model
-    from pipeline.stages.filter import FilterConfig, build_steps
+    from pipeline.stages.classify import ClassifyConfig
+    from pipeline.stages.filter import FilterConfig
 
     check_writable_parent(job.output)
-    model = check_model(ClassifyConfig(model=job.model))
+    model = ClassifyConfig(model=job.model).check_model()
     manifest = model.parent / "train_manifest.json"
     threshold = job.threshold
     if threshold is None:
@@ -227,7 +224,7 @@ def run_evaluate_classifier(job: EvaluateClassifierJob, ctx: RunContext) -> dict
     texts, labels = _labelled(job.inputs, job.reader, job.label_field)
     y = np.asarray(labels, dtype=bool)
     scores = FastTextQuality(QualityConfig(model=str(model))).annotate(texts)["quality_score"]
-    _, reasons, _ = apply_steps(texts, build_steps(FilterConfig()), annotate_all=False)
+    _, reasons, _ = apply_steps(texts, FilterConfig().build_steps(), annotate_all=False)
     keep = np.array([r is None for r in reasons])
     out: dict[str, Any] = {
         "n": len(texts), "positives": int(y.sum()), "model": str(model), "inputs": job.inputs,

@@ -1,6 +1,7 @@
 """`assay curate`: a chain of document sub-stages (filter -> [classify] -> dedupe by default) into one output.
 
-The chain is configuration: every registered sub-stage (`pipeline.stages.base.SUBSTAGES`) is a section of the job
+The chain is configuration: every registered sub-stage curate offers (`pipeline.stages.base.substages("curate")`:
+filter, classify, dedupe) is a section of the job
 (`filter:`, `classify:`, `dedupe:`; `null` or `--no-NAME` switches one off; sections that are off by default, like
 `classify`, switch on by being given), and `order` says in which order they run. Each sub-stage reads what the one
 before it kept (`work/<stage>/data/`), the last writes `data/`; all share `rejects/` and `quarantine/` (file names
@@ -14,11 +15,11 @@ from typing import Optional
 
 from pydantic import ConfigDict, Field, create_model, model_validator
 
-from pipeline.runner import Layout, Resources, runtime_scope
+from pipeline.runner import Layout, Resources, RunEnv
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
-from pipeline.stages.base import SUBSTAGES, DocJob, finish, plan_inputs, run_chain
-from pipeline.stages.dedupe import estimate_docs
-from pipeline.stages.filter import FILTER_OPTIONS, _prefixed
+from pipeline.stages.base import DocJob, estimate_docs, finish, plan_inputs, prefixed_options, run_chain, substages
+
+SUBSTAGES = substages("curate")  # every module that registers one is imported before this one (pipeline.stages)
 
 
 class _CurateBase(DocJob):
@@ -53,7 +54,6 @@ CurateJob = create_model("CurateJob", __base__=_CurateBase, __doc__="`assay cura
                          **{name: _section(name) for name in SUBSTAGES})
 
 
-@runtime_scope
 def run_curate(job, ctx: RunContext) -> dict:
     t0 = time.perf_counter()
     chain = job.enabled()
@@ -62,9 +62,9 @@ def run_curate(job, ctx: RunContext) -> dict:
     prepare_output(job.output, "curate", semantic_config(job, ("output", "resources", "runtime",
                                                                "stage_resources")), files, ctx.overwrite)
     root = Layout.standalone(job.output, "curate")
-    steps = [(name, SUBSTAGES[name].run, getattr(job, name), job.stage_resources.get(name, job.resources),
-              SUBSTAGES[name].memory_bound) for name in chain]
-    result = run_chain("curate", steps, files, root, ctx.address, job.runtime, ctx.progress, estimate_docs(files), t0)
+    steps = [(SUBSTAGES[name], getattr(job, name), job.stage_resources.get(name, job.resources)) for name in chain]
+    env = RunEnv(runtime=job.runtime, progress=ctx.progress, address=ctx.address)
+    result = run_chain("curate", steps, files, root, env, estimate_docs(files), t0)
     return finish(root, result, job.model_dump(mode="json"), t0)
 
 
@@ -80,5 +80,5 @@ register(StageSpec(
     name="curate", job=CurateJob, run=run_curate,
     help="Curate a corpus: a chain of sub-stages (default: filter -> dedupe; add a classify: section for the "
          "quality classifier) into one output with one conservation check.",
-    options=_prefixed(FILTER_OPTIONS, "filter") + _switches(),
+    options=tuple(o for name, sub in SUBSTAGES.items() for o in prefixed_options(sub.options, name)) + _switches(),
 ))

@@ -1,12 +1,14 @@
 """`assay decontaminate INPUT... --against EVAL... -o DIR`: remove documents that contain evaluation data.
 
 Any dataset (curated web text, synthetic generations): candidates by word n-gram overlap with the evaluation items,
-confirmed by a similarity measure over the matched region, not the whole document, so a copied paragraph inside a
-long answer is still caught (`filters/decontam.py`, which measured 10-grams against 13-grams on planted copies and
-independent same-topic text). Removed documents land in `rejects/` with reason `contaminated`, the evaluation item
-they match (`decontam_item`) and the overlap (`decontam_score`, `decontam_matched`). Evaluation files are JSONL or
-Parquet with a text field (`--eval-field`, e.g. `question`), `.txt` files, or any reader input. Also the last
-sub-stage of `assay generate`.
+confirmed by aligning the item with the matched region of the document (`filters/decontam.py`): a document is
+contaminated when the matched words are a substantial passage (30 words), most of the item (half), or a large share
+of the document (30%), whatever the lengths of item and document. Measured on the PAN13 text-alignment corpus
+against the plain "any shared 10-gram" rule (benchmarks/decontam.py, RESULTS.md). Removed documents land in
+`rejects/` with reason `contaminated`, the evaluation item they match (`decontam_item`) and the overlap
+(`decontam_matched` words, `decontam_score` = share of the item, `decontam_doc_share` = share of the document).
+Evaluation files are JSONL or Parquet with a text field (`--eval-field`, e.g. `question`), `.txt` files, or any
+reader input. Also the last sub-stage of `assay generate`.
 """
 from __future__ import annotations
 
@@ -19,10 +21,11 @@ from filters.decontam import DecontamConfig, Decontaminator, EvalIndex
 from pipeline.errors import UserError
 from pipeline.extract import ExtractionConfig
 from pipeline.readers.options import ReaderOptions
-from pipeline.runner import Layout, Resources, run_shards, runtime_scope, sum_counts, sum_steps
+from pipeline.runner import Layout, Resources, RunEnv, run_shards, shard_extras, sum_counts, sum_steps
 from pipeline.shard import DocShardWorker
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
-from pipeline.stages.base import DocJob, StageResult, executor_for, finish, iter_docs, plan_inputs
+from pipeline.stages.base import (DocJob, StageResult, SubStage, finish, iter_docs, plan_inputs, register_substage,
+                                   run_env)
 
 
 class DecontamSection(DecontamConfig):
@@ -56,35 +59,40 @@ def decontam_worker(layout: Layout, cfg: DecontamSection) -> DocShardWorker:
 
 
 def decontaminate_shards(files: list[str], layout: Layout, cfg: DecontamSection, resources: Resources,
-                         executor: str, progress: bool) -> StageResult:
-    stats = run_shards(files, layout, functools.partial(decontam_worker, layout, cfg), resources, executor, progress,
+                         env: RunEnv) -> StageResult:
+    stats = run_shards(files, layout, functools.partial(decontam_worker, layout, cfg), env, resources,
                        "decontaminate")
-    return StageResult("decontaminate", sum_counts(stats), sum_steps(stats), {"against": cfg.against})
+    return StageResult("decontaminate", sum_counts(stats), sum_steps(stats), shard_extras(stats, against=cfg.against))
 
 
-@runtime_scope
 def run_decontaminate(job: DecontaminateJob, ctx: RunContext) -> dict:
     t0 = time.perf_counter()
     files = plan_inputs(job.inputs, job.decontaminate.reader)
     against = plan_inputs(job.decontaminate.against, ReaderOptions(text_field=job.decontaminate.eval_field))
     prepare_output(job.output, "decontaminate", semantic_config(job), files + against, ctx.overwrite)
     layout = Layout.standalone(job.output, "decontaminate")
-    result = decontaminate_shards(files, layout, job.decontaminate, job.resources, executor_for(job, ctx.address),
-                                  ctx.progress)
+    result = decontaminate_shards(files, layout, job.decontaminate, job.resources, run_env(job, ctx))
     return finish(layout, result, job.model_dump(mode="json"), t0)
 
 
 register(StageSpec(
     name="decontaminate", job=DecontaminateJob, run=run_decontaminate,
-    help="Remove documents containing evaluation data (n-gram candidates confirmed by region similarity); removed "
-         "documents name the evaluation item they match.",
+    help="Remove documents containing evaluation data: n-gram candidates, confirmed when the matched passage is "
+         "30+ words, half the item or 30% of the document; removed documents name the evaluation item they match.",
     options=(
         Opt(("--against",), "decontaminate.against", "Evaluation data (JSONL/Parquet/.txt); repeatable.",
             multiple=True),
         Opt(("--eval-field",), "decontaminate.eval_field", "Text field of the evaluation records (default text)."),
-        Opt(("--ngram",), "decontaminate.ngram", "Word n-gram length of the candidate search (default 10).", int),
-        Opt(("--threshold",), "decontaminate.threshold", "Share of an item's words matched in the region "
+        Opt(("--ngram",), "decontaminate.ngram", "Word n-gram length of the candidate search (default 8).", int),
+        Opt(("--min-words",), "decontaminate.min_matched_words", "Contaminated when this many words of an item "
+                                                                 "are matched (default 30).", int),
+        Opt(("--threshold",), "decontaminate.threshold", "Also when this share of the item's words is matched "
                                                          "(default 0.5).", float),
+        Opt(("--doc-share",), "decontaminate.doc_share", "Also when the matched words are this share of the "
+                                                         "document (default 0.3).", float),
         Opt(("--text-field",), "decontaminate.reader.text_field", "Text field of the inputs (default text)."),
     ),
 ))
+
+register_substage(SubStage("decontaminate", DecontamSection, decontaminate_shards, default_on=False,
+                           chains=("generate",)))

@@ -7,7 +7,6 @@ import sys
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipeline.runner import runtime_scope
 from pipeline.stage import Opt, RunContext, StageSpec, check_writable_parent, register
 
 
@@ -29,7 +28,6 @@ class EvaluateJob(BaseModel):
         return self
 
 
-@runtime_scope
 def run_evaluate(job: EvaluateJob, ctx: RunContext) -> list[dict]:
     from pathlib import Path
 

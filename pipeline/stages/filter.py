@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import time
-from collections import Counter
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -16,12 +15,13 @@ from filters.chain import HeuristicsConfig, build_heuristic_steps
 from filters.langid import LanguageConfig, LanguageID
 from filters.quality import FastTextQuality, QualityConfig
 from pipeline.extract import ExtractionConfig
+from pipeline.quality_scores import histogram_of_files, write_histogram
 from pipeline.readers.options import ReaderOptions
-from pipeline.runner import Layout, Resources, run_shards, runtime_scope, sum_counts, sum_steps
+from pipeline.runner import Layout, Resources, RunEnv, run_shards, shard_extras, sum_counts, sum_steps
 from pipeline.shard import DocShardWorker
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
-from pipeline.stages.base import (DocJob, StageResult, SubStage, executor_for, finish, plan_inputs, register_substage,
-                                   require_parquet)
+from pipeline.stages.base import (DocJob, StageResult, SubStage, finish, plan_inputs, prefixed_options,
+                                   register_substage, require_parquet, run_env)
 
 
 class FilterConfig(BaseModel):
@@ -52,6 +52,12 @@ class FilterConfig(BaseModel):
             raise ValueError("quality.model: a model is needed to score documents")
         return self
 
+    def build_steps(self) -> list:
+        """The filter steps of this config, in order: language ID, the heuristics, the quality classifier."""
+        steps = [LanguageID(self.language)] if self.language.enabled else []
+        steps += build_heuristic_steps(self.heuristics)
+        return steps + ([FastTextQuality(self.quality)] if self.quality is not None else [])
+
 
 class FilterJob(DocJob):
     """`assay filter` / `python -m jobs.filter`: the filter stage alone."""
@@ -59,36 +65,20 @@ class FilterJob(DocJob):
     filter: FilterConfig = Field(default_factory=FilterConfig)
 
 
-def build_steps(cfg: FilterConfig) -> list:
-    steps = [LanguageID(cfg.language)] if cfg.language.enabled else []
-    steps += build_heuristic_steps(cfg.heuristics)
-    return steps + ([FastTextQuality(cfg.quality)] if cfg.quality is not None else [])
-
-
 def filter_worker(layout: Layout, cfg: FilterConfig) -> DocShardWorker:
     mode = "redecide" if cfg.from_annotations else "annotate" if cfg.annotate_only else "filter"
-    return DocShardWorker(layout, cfg.reader, functools.partial(build_steps, cfg), mode,
+    return DocShardWorker(layout, cfg.reader, cfg.build_steps, mode,
                           None if cfg.from_annotations else cfg.extraction, cfg.batch_docs)
 
 
-def run_filter_shards(files: list[str], layout: Layout, cfg: FilterConfig, resources: Resources, executor: str,
-                      progress: bool) -> StageResult:
+def run_filter_shards(files: list[str], layout: Layout, cfg: FilterConfig, resources: Resources,
+                      env: RunEnv) -> StageResult:
     """The filter as a (sub-)stage over planned input files."""
-    stats = run_shards(files, layout, functools.partial(filter_worker, layout, cfg), resources, executor, progress,
-                       "filter")
+    stats = run_shards(files, layout, functools.partial(filter_worker, layout, cfg), env, resources, "filter")
     mode = "annotate" if cfg.annotate_only else "from_annotations" if cfg.from_annotations else "filter"
     return StageResult("filter", sum_counts(stats), sum_steps(stats), shard_extras(stats, mode=mode))
 
 
-def shard_extras(stats: list[dict], **extra) -> dict:
-    """Manifest extras every shard stage has: shard count and quarantine reasons summed over shards."""
-    reasons: Counter = Counter()
-    for s in stats:
-        reasons.update(s.get("extra", {}).get("quarantine_reasons", {}))
-    return {**extra, "shards": len(stats), "quarantined_by_reason": dict(sorted(reasons.items()))}
-
-
-@runtime_scope
 def run_filter(job: FilterJob, ctx: RunContext) -> dict:
     t0 = time.perf_counter()
     files = plan_inputs(job.inputs, job.filter.reader)
@@ -96,15 +86,13 @@ def run_filter(job: FilterJob, ctx: RunContext) -> dict:
         require_parquet(files, "--from-annotations")
     prepare_output(job.output, "filter", semantic_config(job), files, ctx.overwrite)
     layout = Layout.standalone(job.output, "filter")
-    executor = executor_for(job, ctx.address)
+    env = run_env(job, ctx)
     cfg, quality = job.filter, {}
     if cfg.quality is not None and cfg.quality.keep_top is not None:
-        from pipeline.stages.classify import histogram_of_files, write_histogram
-
-        hist = histogram_of_files(files, 10_000, executor, job.resources)
+        hist = histogram_of_files(files, 10_000, env, job.resources)
         cfg = cfg.model_copy(update={"quality": cfg.quality.resolve_keep_top(hist)})
         quality = write_histogram(layout.root, hist, cfg.quality.threshold, cfg.quality.keep_top)
-    result = run_filter_shards(files, layout, cfg, job.resources, executor, ctx.progress)
+    result = run_filter_shards(files, layout, cfg, job.resources, env)
     if quality:
         result.extra["quality"] = quality
     return finish(layout, result, job.model_dump(mode="json"), t0)
@@ -122,16 +110,10 @@ FILTER_OPTIONS = (
 )
 
 
-def _prefixed(opts: tuple[Opt, ...], prefix: str) -> tuple[Opt, ...]:
-    from dataclasses import replace
-
-    return tuple(replace(o, path=f"{prefix}.{o.path}") for o in opts)
-
-
 register(StageSpec(
     name="filter", job=FilterJob, run=run_filter,
     help="Extract, identify language and quality-filter documents (Gopher, C4, FineWeb, hash dumps).",
-    options=_prefixed(FILTER_OPTIONS, "filter") + (
+    options=prefixed_options(FILTER_OPTIONS, "filter") + (
         Opt(("--annotate-only",), "filter.annotate_only", "Write every signal as a column and remove nothing.",
             flag=True),
         Opt(("--from-annotations",), "filter.from_annotations", "Inputs are annotated Parquet: re-decide with "
@@ -144,4 +126,4 @@ register(StageSpec(
     ),
 ))
 
-register_substage(SubStage("filter", FilterConfig, run_filter_shards))
+register_substage(SubStage("filter", FilterConfig, run_filter_shards, options=FILTER_OPTIONS))

@@ -6,7 +6,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.stage import Opt, RunContext, StageSpec, register
-from pipeline.runner import runtime_scope
 
 
 class FitJob(BaseModel):
@@ -54,7 +53,6 @@ class FitJob(BaseModel):
         return [] if [str(x).lower() for x in v] == ["none"] else v
 
 
-@runtime_scope
 def run_fit(job: FitJob, ctx: RunContext) -> dict:
     from pathlib import Path
 

@@ -4,17 +4,18 @@ documents, then deduped and decontaminated.
 A chain of sub-stages into one output (`run_chain`, as `assay curate`):
 1. `generate`, on the shared runner (one worker per process; `resources.gpus` for a vLLM engine): each seed
    document becomes requests (`generators.tasks`: a style crossed with audiences, prompts from versioned files);
-   completions come from the cache (`generators.cache`, keyed by prompt, model, sampling parameters and task
-   version) or the teacher (`generators.backends`, chosen by `teacher.kind`); each is parsed and verified (math by
-   evaluation, code against its tests in the sandbox); malformed JSON is retried once with a new seed, then
-   quarantined. Kept rows -> `data/`, rejected items (`too_short`, `wrong_answer`, `code_failed`, ...) ->
-   `rejects/`, failed requests -> `quarantine/`;
+   the generation protocol (`generators.complete.Completer`) serves completions from the cache (`generators.cache`,
+   keyed by prompt, model, sampling parameters and task version) or the teacher (`generators.backends`, chosen by
+   `teacher.kind`); each is parsed and verified (math by evaluation, code against its tests in the sandbox);
+   malformed JSON is retried once with a new seed, then quarantined. Kept rows -> `data/`, rejected items
+   (`too_short`, `wrong_answer`, `code_failed`, ...) -> `rejects/`, failed requests -> `quarantine/`;
 2. `dedupe`: exact and near duplicates among the generations (the dedupe stage);
 3. `decontaminate` (with `decontaminate.against`): generations containing evaluation data.
 Accounting unit: a generated item (a section, or one exercise of a set), plus one per failed request and one per
 unreadable seed record: `input = kept + removed by reason + quarantined`. The manifest adds requests, prompt and
-completion tokens, tokens/s, retries, cache hits and failures by kind. A restarted or repeated job never re-sends a
-completed request (the cache) and produces the same dataset.
+completion tokens, tokens/s, retries and their reasons, cache hits and failures by kind (the one usage tally,
+`generators.backends.Usage`, summed over shards). A restarted or repeated job never re-sends a completed request
+(the cache) and produces the same dataset.
 
 The `vllm-ray` teacher is dataset-level (`ray.data.llm`): its shards run in one worker in the driver, all requests
 of a round in one Ray Data pipeline (two rounds at most: the retries).
@@ -25,32 +26,28 @@ import functools
 import json
 import time
 from collections import Counter
-from typing import Any, Optional
+from typing import Optional
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from filters.dedupe.config import DedupeConfig
-from generators.backends import ProceduralConfig, TeacherConfig, build_teacher, teacher_label
-from generators.backends.base import Request, Response
+from generators.backends import ProceduralConfig, TeacherConfig, Usage, teacher_label
+from generators.backends.base import Request
+from generators.complete import Completer
 from generators.tasks import REJECT_FIELDS, ROW_FIELDS, SynthesisConfig, SynthesisPlan
-from pipeline.errors import UserError
-from pipeline.extract import Extraction, ExtractionConfig, ExtractionError
+from pipeline.documents import read_documents
+from pipeline.extract import Extraction, ExtractionConfig
 from pipeline.io import write_parquet_atomic
 from pipeline.manifest import StageCounts
 from pipeline.progress import log
-from pipeline.readers import read_path
 from pipeline.readers.options import ReaderOptions
-from pipeline.runner import (Layout, Resources, run_shards, runtime_scope, shard_stats, sum_counts, sum_steps,
-                             write_shard_stats)
-from pipeline.schema import Bad
-from pipeline.shard import quarantine_table
+from pipeline.runner import (Layout, Resources, RunEnv, plan_shards, run_shards, shard_extras, shard_stats,
+                             sum_counts, sum_steps, write_shard_stats)
+from pipeline.schema import Bad, quarantine_table
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
-from pipeline.stages.base import DocJob, StageResult, finish, plan_inputs, run_chain
-from pipeline.stages.decontaminate import DecontamSection, decontaminate_shards
-from pipeline.stages.dedupe import _dedupe_sub
-
-USAGE_KEYS = ("requests", "cache_hits", "sent", "prompt_tokens", "completion_tokens", "retries", "generate_s")
+from pipeline.stages.base import DocJob, StageResult, SubStage, finish, plan_inputs, run_chain, substages
+from pipeline.stages.decontaminate import DecontamSection
 
 
 class GenerateConfig(BaseModel):
@@ -79,87 +76,6 @@ class GenerateJob(DocJob):
                           json_schema_extra={"fingerprint": False})
 
 
-# ------------------------------------------------------------------------------------------------ completion
-class Completer:
-    """Cache + teacher + the task protocol: requests in, final outcomes out (a retryable outcome is retried once
-    per the task's `max_attempts`, with a new seed and cache key)."""
-
-    def __init__(self, teacher_cfg, plan: SynthesisPlan, cache_dir: str, cache_name: str, batch: int = 256):
-        from generators.cache import CacheDir
-
-        self.teacher_cfg, self.plan, self.batch = teacher_cfg, plan, batch
-        self.cache = CacheDir(cache_dir, cache_name)
-        self._teacher = None
-        self.usage: Counter = Counter()
-
-    @property
-    def model_name(self) -> str:
-        if isinstance(self.teacher_cfg, ProceduralConfig):
-            return f"procedural-v1/seed={self.teacher_cfg.seed}"
-        return getattr(self.teacher_cfg, "served_name", None) or self.teacher_cfg.model
-
-    @property
-    def teacher(self):
-        if self._teacher is None:
-            self._teacher = build_teacher(self.teacher_cfg)
-            start = getattr(self._teacher, "start", None)
-            if start is not None:  # an engine that cannot start is a configuration problem: one line, now
-                try:
-                    start()
-                except Exception as e:
-                    import re
-
-                    errors = re.findall(r"(\w+Error: [^\n]*?)(?= File \"|$)", str(e)) or [str(e)]
-                    raise UserError(f"teacher {teacher_label(self.teacher_cfg)} did not start: "
-                                    f"{errors[-1][:400]}") from None
-        return self._teacher
-
-    def complete(self, requests: list[Request]) -> dict[str, Response]:
-        """Responses by key: from the cache, else from the teacher (stored when they succeed)."""
-        found = self.cache.get_many([r.key for r in requests]) if requests else {}
-        misses = [r for r in requests if r.key not in found]
-        self.usage["requests"] += len(requests)
-        self.usage["cache_hits"] += len(requests) - len(misses)
-        t0 = time.perf_counter()
-        for i in range(0, len(misses), self.batch):
-            part = misses[i:i + self.batch]
-            got = self.teacher.generate(part)
-            self.cache.put_many([g for g in got if g.ok])
-            for g in got:
-                found[g.key] = g
-                self.usage["prompt_tokens"] += g.prompt_tokens
-                self.usage["completion_tokens"] += g.completion_tokens
-                self.usage["retries"] += g.retries
-                if not g.ok:
-                    self.usage[f"failed:{(g.error or 'error').split(':')[0][:40]}"] += 1
-        self.usage["sent"] += len(misses)
-        self.usage["generate_s"] += time.perf_counter() - t0
-        return found
-
-    def outcomes(self, requests: list[Request]) -> list[tuple[Request, Any]]:
-        """(the last request tried, its Outcome) for every request, in order."""
-        pending = list(enumerate(requests))
-        final: dict[int, tuple[Request, Any]] = {}
-        while pending:
-            got = self.complete([r for _, r in pending])
-            retry = []
-            for i, r in pending:
-                out = self.plan.format_output(r, got[r.key])
-                nxt = self.plan.retry_request(r) if out.retryable else None
-                if nxt is not None:
-                    self.usage["retried_outputs"] += 1
-                    retry.append((i, nxt))
-                else:
-                    final[i] = (r, out)
-            pending = retry
-        return [final[i] for i in range(len(requests))]
-
-    def close(self) -> None:
-        self.cache.close()
-        if self._teacher is not None:
-            self._teacher.close()
-
-
 # ------------------------------------------------------------------------------------------------ the worker
 class GenerateWorker:
     """One per worker process: the teacher (a loaded model, a client) is built once and used for every shard."""
@@ -168,9 +84,8 @@ class GenerateWorker:
         import os
 
         self.layout, self.cfg = layout, cfg
-        self.plan = SynthesisPlan(cfg.synthesis)
-        self.completer = Completer(cfg.teacher, self.plan, cache_dir, f"worker-{os.getpid()}", cfg.batch_requests)
-        self.label = teacher_label(cfg.teacher)
+        self.completer = Completer(cfg.teacher, SynthesisPlan(cfg.synthesis), cache_dir, f"worker-{os.getpid()}",
+                                   cfg.batch_requests)
         self.extraction = Extraction(cfg.extraction)
 
     def close(self) -> None:
@@ -178,17 +93,13 @@ class GenerateWorker:
         self.extraction.close()
 
     def seeds(self, path: str) -> tuple[list[dict], list[Bad]]:
+        """The file's seed documents (up to `max_seeds`) and its unreadable records before the last seed."""
         docs, bad = [], []
-        for item in read_path(path, self.cfg.reader.model_copy(update={"keep_columns": False})):
+        reader = self.cfg.reader.model_copy(update={"keep_columns": False})
+        for item in read_documents(path, reader, self.extraction, batch=1):  # pages extracted only as needed
             if isinstance(item, Bad):
                 bad.append(item)
                 continue
-            if item.html is not None:
-                try:
-                    item.text = self.extraction(item.html, item.charset)
-                except ExtractionError as e:
-                    bad.append(Bad(item.source, -1, f"{e.reason}: {e}", item.id, e.reason))
-                    continue
             docs.append({"id": item.id, "text": item.text})
             if self.cfg.max_seeds and len(docs) >= self.cfg.max_seeds:
                 break
@@ -203,11 +114,10 @@ class GenerateWorker:
         per_shard = []
         for path, shard in shards:
             docs, bad = self.seeds(path)
-            reqs = [r for d in docs for r in self.plan.format_input(d, self.completer.model_name)]
+            reqs = [r for d in docs for r in self.completer.requests(d)]
             per_shard.append((path, shard, docs, bad, reqs))
-        before = Counter(self.completer.usage)
         results = self.completer.outcomes([r for *_, reqs in per_shard for r in reqs])
-        usage = dict(self.completer.usage - before)
+        usage = self.completer.take_usage().to_json()
         stats, k = [], 0
         for path, shard, docs, bad, reqs in per_shard:
             outs = results[k:k + len(reqs)]
@@ -221,8 +131,8 @@ class GenerateWorker:
         for req, out in outs:
             if out.error:
                 errors.append(Bad(path, -1, f"{out.error}: {out.detail}"[:500], req.meta.get("seed_id"), out.error))
-            rows += [{**r, "teacher": self.label} for r in out.rows]
-            rejects += [{**r, "teacher": self.label} for r in out.rejects]
+            rows += [{**r, "teacher": self.completer.label} for r in out.rows]
+            rejects += [{**r, "teacher": self.completer.label} for r in out.rejects]
         lay = self.layout
         write_parquet_atomic(_table(rows, ROW_FIELDS), lay.data / f"{shard}.parquet")
         if rejects:
@@ -248,52 +158,40 @@ def generate_worker(layout: Layout, cfg: GenerateConfig, cache_dir: str) -> Gene
     return GenerateWorker(layout, cfg, cache_dir)
 
 
-def generation_shards(files: list[str], layout: Layout, cfg: GenerateConfig, resources: Resources, executor: str,
-                      progress: bool) -> StageResult:
+def generation_shards(files: list[str], layout: Layout, cfg: GenerateConfig, resources: Resources,
+                      env: RunEnv) -> StageResult:
     cache_dir = cfg.cache or str(layout.root / "work" / "generate" / "cache")
     factory = functools.partial(generate_worker, layout, cfg, cache_dir)
     if cfg.teacher.kind == "vllm-ray":  # dataset-level: one worker in the driver, one pipeline per round
-        todo = [(p, s) for p, s in _shards(files) if not layout.stats_file(s).exists()]
+        todo = [(p, s) for p, s in plan_shards(files) if not layout.stats_file(s).exists()]
         worker = factory()
         try:
             worker.process_many(todo) if todo else None
         finally:
             worker.close()
-        stats = [json.loads(layout.stats_file(s).read_text()) for _, s in _shards(files)]
+        stats = [json.loads(layout.stats_file(s).read_text()) for _, s in plan_shards(files)]
     else:
-        stats = run_shards(files, layout, factory, resources, executor, progress, "generate")
-    usage: Counter = Counter()
-    reasons: Counter = Counter()
-    for s in stats:
-        usage.update(s["extra"].get("usage", {}))
-        reasons.update(s["extra"].get("quarantine_reasons", {}))
-    gen_s = usage.get("generate_s", 0.0)
-    extra = {"teacher": teacher_label(cfg.teacher), "seeds": sum(s["extra"].get("seeds", 0) for s in stats),
-             "usage": {**{k: usage.get(k, 0) for k in USAGE_KEYS},
-                       "completion_tokens_per_s": round(usage.get("completion_tokens", 0) / gen_s, 1) if gen_s else None,
-                       "retried_outputs": usage.get("retried_outputs", 0),
-                       "failures": {k.split(":", 1)[1]: v for k, v in usage.items() if k.startswith("failed:")}},
-             "quarantined_by_reason": dict(sorted(reasons.items())), "task_versions": SynthesisPlan(cfg.synthesis)
-             .versions}
+        stats = run_shards(files, layout, factory, env, resources, "generate")
+    usage = sum((Usage.from_json(s["extra"].get("usage")) for s in stats), Usage())
+    extra = shard_extras(stats, teacher=teacher_label(cfg.teacher), usage=usage.as_dict(),
+                         seeds=sum(s["extra"].get("seeds", 0) for s in stats),
+                         task_versions=SynthesisPlan(cfg.synthesis).versions)
     return StageResult("generate", sum_counts(stats), sum_steps(stats), extra)
 
 
-def _shards(files: list[str]) -> list[tuple[str, str]]:
-    from pipeline.runner import plan_shards
-
-    return plan_shards(files)
+GENERATION = SubStage("generate", GenerateConfig, generation_shards, chains=())  # the chain's first step
 
 
 def dry_run(job: GenerateJob, n: int = 3) -> list[Request]:
     """Sample prompts of the first seed documents, printed; no teacher is called."""
     files = plan_inputs(job.inputs, job.generate.reader)
     worker = GenerateWorker(Layout.standalone(job.output, "generate"), job.generate, "/dev/null")
-    plan, shown = worker.plan, []
+    shown = []
     try:
         for f in files:
             docs, _ = worker.seeds(f)
             for d in docs:
-                shown += plan.format_input(d, worker.completer.model_name)
+                shown += worker.completer.requests(d)
                 if len(shown) >= n:
                     break
             if len(shown) >= n:
@@ -307,7 +205,6 @@ def dry_run(job: GenerateJob, n: int = 3) -> list[Request]:
     return shown[:n]
 
 
-@runtime_scope
 def run_generate(job: GenerateJob, ctx: RunContext) -> dict | list:
     if job.dry_run:
         return dry_run(job)
@@ -317,12 +214,11 @@ def run_generate(job: GenerateJob, ctx: RunContext) -> dict | list:
         if job.decontaminate else []
     prepare_output(job.output, "generate", semantic_config(job), files + against, ctx.overwrite)
     root = Layout.standalone(job.output, "generate")
-    steps: list[tuple] = [("generate", generation_shards, job.generate, job.resources, False)]
-    if job.dedupe is not None:
-        steps.append(("dedupe", _dedupe_sub, job.dedupe, Resources(), True))
-    if job.decontaminate is not None:
-        steps.append(("decontaminate", decontaminate_shards, job.decontaminate, Resources(), False))
-    result = run_chain("generate", steps, files, root, ctx.address, job.runtime, ctx.progress, 0, t0)
+    steps = [(GENERATION, job.generate, job.resources)] + [(sub, getattr(job, name), Resources())
+                                                            for name, sub in substages("generate").items()
+                                                            if getattr(job, name) is not None]
+    env = RunEnv(runtime=job.runtime, progress=ctx.progress, address=ctx.address)
+    result = run_chain("generate", steps, files, root, env, 0, t0)
     manifest = finish(root, result, _public_config(job), t0)
     u = manifest["usage"]
     if ctx.progress:
@@ -334,29 +230,6 @@ def run_generate(job: GenerateJob, ctx: RunContext) -> dict | list:
 def _public_config(job: GenerateJob) -> dict:
     """The config for the manifest (API keys are never in it: only the name of their environment variable)."""
     return job.model_dump(mode="json")
-
-
-def annotate_texts(docs: list[tuple[str, str]], teacher: dict, cache_dir: str, seed: int = 0) -> list[float | None]:
-    """FineWeb-Edu grades (0-5) of (id, text) documents from a teacher, through the same cache and protocol as
-    generation (versioned `edu_score` rubric, structured output); None where the teacher gave no valid grade."""
-    from pydantic import TypeAdapter
-
-    from generators.tasks import EduScoreConfig
-
-    cfg = TypeAdapter(TeacherConfig).validate_python(teacher)
-    plan = SynthesisPlan(SynthesisConfig(tasks=[EduScoreConfig()], seed=seed))
-    comp = Completer(cfg, plan, cache_dir, "annotate")
-    try:
-        reqs = [plan.format_input({"id": did, "text": text}, comp.model_name) for did, text in docs]
-        flat = [r for rs in reqs for r in rs]
-        outs = {r.meta["seed_id"]: o for r, o in comp.outcomes(flat)}
-    finally:
-        comp.close()
-    grades = []
-    for did, _ in docs:
-        o = outs.get(str(did))
-        grades.append(float(o.rows[0]["score"]) if o is not None and o.rows else None)
-    return grades
 
 
 register(StageSpec(

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 from pipeline.progress import log
-from pipeline.runner import runtime_scope
 from pipeline.stage import Opt, RunContext, StageSpec, prepare_output, register, semantic_config
 
 
@@ -12,7 +11,6 @@ RUNTIME_FIELDS = ("output", "device", "compile", "checkpoint_every", "stop_at_st
                   "workers", "gpu", "token_cache")
 
 
-@runtime_scope
 def run_train(job, ctx: RunContext) -> dict:
     from pathlib import Path
 

@@ -74,7 +74,7 @@ def score_text(model, tok, paths, seq_len: int | None = None, batch_size: int = 
 
 
 def _device(device: str) -> torch.device:
-    from .train import resolve_device
+    from .model import resolve_device
 
     return resolve_device(device)
 

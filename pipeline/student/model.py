@@ -219,3 +219,14 @@ class Transformer(nn.Module):
         if targets is None:
             return logits
         return F.cross_entropy(logits.float().flatten(0, 1), targets.reshape(-1), ignore_index=-100)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        from pipeline.errors import UserError
+
+        raise UserError(f"--device cuda: torch {torch.__version__} sees no CUDA GPU on this machine; "
+                        "use --device cpu or auto")
+    return torch.device(device)

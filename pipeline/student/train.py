@@ -25,9 +25,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.io import atomic_path, write_json_atomic
+from pipeline.watchdog import beat
 
 from .data import PackedBatches, build_token_cache
-from .model import LADDER, ModelConfig, Transformer, non_embedding_params, total_params
+from .model import LADDER, ModelConfig, Transformer, non_embedding_params, resolve_device, total_params
 from .tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -120,17 +121,6 @@ def lr_at(step: int, steps: int, lr: float, warmup_frac: float, min_lr_ratio: fl
     progress = min(1.0, (step - warmup) / max(1, steps - warmup))
     floor = lr * min_lr_ratio
     return floor + 0.5 * (1.0 + math.cos(math.pi * progress)) * (lr - floor)
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        from pipeline.errors import UserError
-
-        raise UserError(f"--device cuda: torch {torch.__version__} sees no CUDA GPU on this machine; "
-                        "use --device cpu or auto")
-    return torch.device(device)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
@@ -257,6 +247,7 @@ def _train_loop(cfg: TrainConfig, progress: bool = True, rank: int = 0, world_si
             opt.zero_grad(set_to_none=True)
             pending.append(loss_sum)
             step += 1
+            beat()  # a point of `assay ablate` under the runner's no-progress watchdog is still moving
             if step % cfg.log_every == 0 or step == end:
                 losses.extend(float(v) for v in torch.stack(pending).cpu())
                 pending = []

@@ -5,10 +5,10 @@ Workers unpickle stage functions by name (pool processes, Ray tasks and actors),
 `ASSAY_CRASH_ONCE=module:function:marker_file`: the first call of `module.function` (across all processes: the marker
 file decides) ends its process with os._exit(1); later calls run normally.
 
-`ASSAY_FAULTS=ACTION:module:attr:marker[:times[:every]][;...]`: `module.attr` (`attr` may be `Class.method`) is
-wrapped so that `times` of its calls (default 1) across all processes do ACTION instead of running: the first ones,
+`ASSAY_FAULTS=ACTION:module:attr:marker[:times[:every[:match]]][;...]`: `module.attr` (`attr` may be `Class.method`)
+is wrapped so that `times` of its calls (default 1) across all processes do ACTION instead of running: the first ones,
 or with `every` N, calls N, 2N, ... (so a retried call is not hit again at once; the calls are counted with files
-`marker.call.<i>`). Marker files `marker.0`, `marker.1`, ... record the hits (each holds the pid it hit); the other
+`marker.call.<i>`); with `match`, only calls whose arguments' repr contains it count (a poison input). Marker files `marker.0`, `marker.1`, ... record the hits (each holds the pid it hit); the other
 calls run normally. Actions:
 - `kill`: SIGKILL this process;
 - `exit`: os._exit(1);
@@ -60,7 +60,7 @@ def _act(action: str) -> None:
         time.sleep(3600)
 
 
-def _wrap(action: str, module: str, attr: str, marker: str, times: int, every: int = 1) -> None:
+def _wrap(action: str, module: str, attr: str, marker: str, times: int = 1, every: int = 1, match: str = "") -> None:
     import functools
     import importlib
 
@@ -72,7 +72,7 @@ def _wrap(action: str, module: str, attr: str, marker: str, times: int, every: i
 
     @functools.wraps(orig)
     def faulty(*args, **kwargs):
-        if _claim(marker, times, every):
+        if (not match or match in repr(args)) and _claim(marker, times, every):
             _act(action)
         return orig(*args, **kwargs)
 
@@ -109,4 +109,4 @@ for _fault in filter(None, (os.environ.get("ASSAY_FAULTS") or "").split(";")):
     _action, _module, _attr, _marker, *_counts = _fault.split(":")
     if _action not in _ACTIONS:
         raise ValueError(f"ASSAY_FAULTS: unknown action {_action!r} (known: {', '.join(_ACTIONS)})")
-    _wrap(_action, _module, _attr, _marker, *map(int, _counts))
+    _wrap(_action, _module, _attr, _marker, *map(int, _counts[:2]), *_counts[2:3])
