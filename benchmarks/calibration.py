@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
@@ -36,18 +37,14 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo, ahead of benchmarks/filters.py
 from pipeline.scaling.simulate import CHINCHILLA, Design, Truth, simulate
 
 OUT = Path(__file__).resolve().parent / "out" / "calibration"
-# The demo's grid (configs/ablate-demo.yaml): non-embedding N of t0 and t1, the budgets (as trained: whole steps of
-# 512 tokens), a second seed at t0's three smaller budgets; the fit shares alpha, beta, E (A and B per arm).
-DEMO_SIZES = [100_672, 332_448]
-DEMO_BUDGETS = [400_384, 600_064, 850_432, 1_200_128]
-DEMO_REPLICATES = [([100_672], DEMO_BUDGETS[:3], 1)]
-DEMO_SHARE = ("alpha", "beta", "E")
-# The demo's own joint fit (make demo, RESULTS.md "Measurement") as the truth of the demo grid.
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "ablate-demo.yaml"
+# Until --demo-fit names the demo's own fit.json: a truth of the demo's magnitude (losses 4-6 nats on its grid).
 DEMO_TRUTH = {"E": 3.0, "A": 40.0, "B": 2000.0, "alpha": 0.3, "beta": 0.4}
-DEMO_ARMS = {"raw": 1.0, "filtered": 2.0, "synthetic_mix": 2.2, "control": 0.5}
+DEMO_ARMS = {"raw": 1.0, "filtered": 2.0, "control": 0.5}
 GPU_ARMS = {"raw": 1.0, "filtered": 2.0, "classifier": 2.5, "control": 0.5}
 GPU_SHARE = ("alpha", "beta", "E", "A")
 SIGMA = 0.01      # per-run seed noise of log loss measured on the demo's real runs (RESULTS.md)
@@ -66,17 +63,39 @@ class Scenario:
 GPU_BUDGETS = [4e8, 8e8, 1.6e9, 3.2e9]
 
 
+def demo_grid() -> tuple[Design, tuple[str, ...]]:
+    """The demo's grid as configs/ablate-demo.yaml trains it: the models' non-embedding N, the budgets rounded up to
+    whole steps, the replicate seeds, and the parameters the fit shares."""
+    from pipeline.config import load_config
+    from pipeline.scaling.joint import parse_share
+    from pipeline.stages.ablate import AblateConfig
+    from pipeline.student.model import LADDER, non_embedding_params
+
+    cfg = load_config(AblateConfig, DEMO_CONFIG, {"vars": {"demo": "/demo"}})
+    step = cfg.batch_size * cfg.seq_len
+
+    def n(models):
+        return [float(non_embedding_params(LADDER[m])) for m in models]
+
+    def d(tokens):
+        return [float(math.ceil(t / step) * step) for t in tokens]
+
+    reps = [(n(r.models or cfg.models), d(r.tokens or cfg.tokens), len(r.seeds)) for r in cfg.replicates]
+    return (Design(sizes=n(cfg.models), budgets=d(cfg.tokens), seeds=len(cfg.seeds), replicates=reps),
+            parse_share(cfg.fit.share))
+
+
 def gpu_sizes() -> list[float]:
     return [2e7, 4e7, 8e7, 1.6e8]
 
 
 def scenarios(args) -> list[Scenario]:
-    demo = Design(sizes=DEMO_SIZES, budgets=DEMO_BUDGETS, seeds=1, replicates=DEMO_REPLICATES)
+    demo, demo_share = demo_grid()
     gpu = Design(sizes=gpu_sizes(), budgets=GPU_BUDGETS, seeds=3)
     truths = {
         ("demo", "well"): Truth(dict(args.demo_truth), dict(args.demo_arms), a_mult=dict(args.demo_a_mult)),
         ("demo", "plateau"): Truth(dict(args.demo_truth), dict(args.demo_arms), a_mult=dict(args.demo_a_mult),
-                                   plateau=args.plateau, plateau_d=1.2 * DEMO_BUDGETS[0]),
+                                   plateau=args.plateau, plateau_d=1.2 * demo.budgets[0]),
         ("gpu", "well"): Truth(dict(CHINCHILLA), dict(GPU_ARMS)),
         ("gpu", "plateau"): Truth(dict(CHINCHILLA), dict(GPU_ARMS), plateau=args.plateau, plateau_d=1.2 * 4e8),
     }
@@ -88,7 +107,7 @@ def scenarios(args) -> list[Scenario]:
                     continue
                 out.append(Scenario(f"{grid}/{truth}/{method}", demo if grid == "demo" else gpu,
                                     truths[(grid, truth)], args.sigma, method,
-                                    DEMO_SHARE if grid == "demo" else GPU_SHARE))
+                                    demo_share if grid == "demo" else GPU_SHARE))
     return out
 
 
@@ -216,11 +235,12 @@ def main() -> None:
               f"[{row['coverage_ci'][0]:.1%}, {row['coverage_ci'][1]:.1%}] of {row['intervals']}  full-fit "
               f"{row['coverage_full_fit_all_draws']:.1%}  width x{row['median_width'] or math.nan:.3f}  decided "
               f"{row['decided']:.1%} right {row['right']:.1%}  ({row['seconds']:.0f} s)", flush=True)
+    demo, demo_share = demo_grid()
     meta = {"draws": args.draws, "bootstrap": args.bootstrap, "check_replicates": args.check_replicates,
             "sigma": args.sigma, "plateau": args.plateau, "demo_truth": args.demo_truth,
-            "demo": {"sizes": DEMO_SIZES, "budgets": DEMO_BUDGETS, "replicates": DEMO_REPLICATES, "arms": args.demo_arms,
-                     "a_mult": args.demo_a_mult, "fit": None if args.demo_fit is None else str(args.demo_fit),
-                     "share": DEMO_SHARE},
+            "demo": {"sizes": demo.sizes, "budgets": demo.budgets, "seeds": demo.seeds, "replicates": demo.replicates,
+                     "arms": args.demo_arms, "a_mult": args.demo_a_mult, "share": demo_share,
+                     "fit": None if args.demo_fit is None else str(args.demo_fit)},
             "gpu": {"sizes": gpu_sizes(), "budgets": GPU_BUDGETS, "seeds": 3, "arms": GPU_ARMS, "share": GPU_SHARE}}
     (args.out / "calibration.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     plot(rows, args.out / "calibration")

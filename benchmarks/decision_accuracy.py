@@ -28,12 +28,14 @@ import argparse
 import itertools
 import json
 import math
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo, ahead of benchmarks/filters.py
 from pipeline.scaling.simulate import CHINCHILLA, Design, Truth, simulate
 
 OUT = Path(__file__).resolve().parent / "out" / "decision_accuracy"
