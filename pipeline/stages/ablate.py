@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -90,7 +90,8 @@ class FitSpec(BaseModel):
     repetition: str = Field("auto", description="repetition-aware data term: auto | fit | fixed | off")
     target: list[float] | None = Field(None, description="[N, D] (or \"N,D\"): every arm's predicted loss there, "
                                                          "with the probability of each pairwise order")
-    bootstrap_method: str = Field("parametric", description="parametric | points (see assay fit)")
+    bootstrap_method: Literal["parametric", "points"] = Field("parametric",
+                                                              description="parametric | points (see assay fit)")
 
     @field_validator("target", mode="before")
     @classmethod
