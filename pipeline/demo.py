@@ -1,5 +1,5 @@
 """`assay demo` / `make demo`: the whole mission end to end on the embedded corpus, on one laptop (2 CPU cores,
-about 15 minutes). Every step is an assay stage run as a user would run it, and resumable: running the demo again
+about 17 minutes). Every step is an assay stage run as a user would run it, and resumable: running the demo again
 skips what is finished.
 
 1. corpus: the embedded crawl (prose from the extended pool: stdlib + the pinned packages' docstrings), with 5% of
@@ -16,9 +16,11 @@ skips what is finished.
      procedural teacher seeded by filtered documents;
    - `control`: the positive control: raw's documents interleaved with as many tokens of uniformly random word
      tokens (a planted data multiplier of 0.5 against raw);
-3. `ablate` (configs/ablate-demo.yaml): tiny students on every arm over sizes and token budgets, evaluated on the
-   held-out text; the joint fit across arms, each arm's data multiplier against raw with its interval, whether the
-   control recovers its planted value, and the report with plots.
+3. `ablate` (configs/ablate-demo.yaml): tiny students on `raw`, `filtered` and the control (the other arms are built
+   for the user's own configs) over three sizes and three token budgets, a second seed at the smallest size,
+   evaluated on the held-out text; the joint fit across arms, its checks, each arm's data multiplier against raw
+   with its interval, the pairwise decisions and ranking, whether the control recovers its planted value, and the
+   report with plots.
 """
 from __future__ import annotations
 
@@ -85,9 +87,14 @@ def run_demo(out: Path, docs: int = 6000, seed: int = 0, address: str | None = N
     if not ablate:
         return out
     cfg = load_config(AblateConfig, DEMO_CONFIG, {"vars": {"demo": str(out)}})
-    _say("ablate: tiny students on every arm, the joint L(N,D) fit, data multipliers against raw, the report")
+    _say("ablate: tiny students on the configured arms, the joint L(N,D) fit and its checks, data multipliers "
+         "against raw, decisions, the report")
     report_dir = run_ablate(cfg, ctx)
-    _say(f"done. Report: {report_dir / 'fit' / 'report.md'}")
+    import json
+
+    fit = json.loads((report_dir / "fit" / "fit.json").read_text())
+    lead = "\n".join(f"  - {line}" for line in fit.get("answer", []))
+    _say(f"done. Report: {report_dir / 'fit' / 'report.md'}; its answer:\n{lead}")
     return report_dir
 
 

@@ -69,6 +69,19 @@ def test_config_vars_and_validation(tmp_path):
         p.write_text(json.dumps(_config(tmp_path, **b)))
         with pytest.raises(ConfigError):
             load_config(AblateConfig, p)
+    # replicate seeds at some points: the grid's points first, then the extra seeds, no point twice
+    rep = AblateConfig.model_validate(_config(tmp_path, seeds=[0], replicates=[
+        {"seeds": [1, 0], "models": ["t0"], "tokens": [6144]}, {"seeds": [2], "arms": ["noisy"]}]))
+    pts = [(p["arm"], p["model"], p["tokens"], p["seed"]) for p in rep.points()]
+    assert len(pts) == 8 + 2 + 4 and len(set(pts)) == len(pts)
+    assert pts[8:10] == [("clean", "t0", 6144, 1), ("noisy", "t0", 6144, 1)]
+    assert pts[10:] == [("noisy", m, d, 2) for m in ("t0", "t1") for d in (2048, 6144)]
+    with pytest.raises(ValueError, match=r"replicates\[0\]\.models: \['t9'\] not in the experiment's models"):
+        AblateConfig.model_validate(_config(tmp_path, replicates=[{"seeds": [1], "models": ["t9"]}]))
+    # fit.target: "N,D" or [N, D]; anything else is one clear error
+    assert AblateConfig.model_validate(_config(tmp_path, fit={"target": "1e9,2e10"})).fit.target == [1e9, 2e10]
+    with pytest.raises(ValueError, match="--target must be N,D"):
+        AblateConfig.model_validate(_config(tmp_path, fit={"target": "1e9"}))
     # CLI-style override of a var (deep merge into vars) wins over the file's value
     p = tmp_path / "ok.json"
     p.write_text(json.dumps(_config(tmp_path)))
@@ -127,10 +140,12 @@ def test_demo_config_is_valid():
     path = Path(__file__).resolve().parent.parent / "configs" / "ablate-demo.yaml"
     cfg = load_config(AblateConfig, path, {"vars": {"demo": "/d"}})
     assert cfg.arms["raw"] == ["/d/raw"] and cfg.arms["filtered"] == ["/d/filtered"]
-    assert cfg.arms["synthetic_mix"].mix == {"filtered": 0.8, "/d/synthetic": 0.2}
     assert cfg.planted() == {"control": {"source": "raw", "value": 0.5}}
     assert cfg.arm_paths("control") == ["/d/ablate/arms/control"]
     assert cfg.output == "/d/ablate" and cfg.eval.text == {"heldout": "/d/corpus/_heldout.jsonl"}
-    assert len(cfg.points()) == 7 * 2 * 3 and cfg.baseline == "raw" and cfg.fit.share == "alpha,beta,E,A"
+    # three sizes (A shared is identifiable: two cannot separate A from E), three budgets, replicate seeds
+    assert len(cfg.models) == 3 and len(cfg.tokens) == 3 and cfg.fit.share == "alpha,beta,E,A"
+    assert len(cfg.points()) == 3 * 3 * 3 + 3 * 3 and cfg.baseline == "raw"
+    assert cfg.fit.target is not None
     with pytest.raises(ValueError, match="circular"):
         AblateConfig.model_validate({**_config(Path("/t")), "vars": {"a": "${b}", "b": "${a}"}})

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import UserError
+from pipeline.scaling import lm
 from pipeline.scaling.crossover import crossover_table, pool_frontier, refine_crossing, repeat_compute
 from pipeline.scaling.fit import fit_chinchilla, predict
 from pipeline.scaling.joint import (
-    DEFAULT_SHARE, fit_joint, make_layout, make_objective, make_points, parse_share,
+    DEFAULT_SHARE, fit_joint, make_layout, make_points, parse_share,
 )
 from pipeline.scaling.repetition import effective_tokens, log_effective_tokens
 from pipeline.scaling.report import fit_runs
@@ -80,16 +81,33 @@ def test_effective_tokens_and_gradient():
     num = (log_effective_tokens(np.log(d), u, math.log(15.4) + eps)[0] -
            log_effective_tokens(np.log(d), u, math.log(15.4) - eps)[0]) / (2 * eps)
     np.testing.assert_allclose(dld, num, rtol=1e-6, atol=1e-12)
-    # the joint objective's analytic gradient (shared exponents, R* fitted) matches finite differences
+    # the joint model's analytic Jacobian (shared exponents, R* fitted) matches finite differences, batched
     rng = np.random.default_rng(0)
     pts = make_points([0] * 6 + [1] * 6, np.repeat([1e7, 1e8, 1e9], 4), np.tile([1e9, 3e9, 1e10, 5e10], 3),
                       rng.uniform(2, 4, 12), np.r_[np.full(6, 2e9), np.full(6, np.nan)])
     lay = make_layout(["a", "b"], ("alpha", "E"), fit_rstar=True)
-    f = make_objective(lay, pts, w=rng.integers(0, 3, 12).astype(float))
-    v = rng.normal(0, 0.2, lay.n_free) + np.array([0.3, 0.35, 5, 6, 0.3, 5, 6, 0.3, 2.5])
-    g = f(v)[1]
-    num = [(f(v + eps * e)[0] - f(v - eps * e)[0]) / (2 * eps) for e in np.eye(lay.n_free)]
-    np.testing.assert_allclose(g, num, rtol=1e-4, atol=1e-9)
+    V = rng.normal(0, 0.2, (3, lay.n_free)) + np.array([0.3, 0.35, 5, 6, 0.3, 5, 6, 0.3, 2.5])
+    pred, jac = lm.predict(V, lay, pts, with_jac=True)
+    num = np.stack([(lm.predict(V + eps * e, lay, pts) - lm.predict(V - eps * e, lay, pts)) / (2 * eps)
+                    for e in np.eye(lay.n_free)], axis=-1)
+    np.testing.assert_allclose(jac, num, rtol=1e-5, atol=1e-8)
+    # and the batched Levenberg-Marquardt reaches scipy's least-squares optimum on the same problem
+    from scipy.optimize import least_squares
+
+    truth = np.array([0.5, 0.35, 5, 6, 0.3, 5.5, 6.3, 0.3, 2.5])   # an interior optimum
+    y = lm.predict(truth, lay, pts)[0] + rng.normal(0, 0.003, 12)
+    v, cost, ok = lm.best_of(V, lay, pts.__class__(pts.arm, pts.log_n, pts.log_d, y, pts.unique, pts.log_deff))
+    ref = least_squares(lambda x: lm.predict(x, lay, pts)[0] - y, V[0], jac=lambda x: lm.predict(
+        x, lay, pts, with_jac=True)[1][0], bounds=tuple(np.array(b) for b in zip(*lay.bounds)), xtol=1e-15,
+        ftol=1e-15, gtol=1e-15)
+    assert ok and cost <= ref.cost * (1 + 1e-9) + 1e-15
+    # a batch of bootstrap-like problems near a well-conditioned optimum: every one converges to scipy's optimum
+    y_rep = lm.predict(v, lay, pts)[0] + rng.normal(0, 0.003, (4, 12))
+    Vb, cb, okb = lm.solve(lay, pts, Y=y_rep, V0=v)
+    for yi, ci in zip(y_rep, cb):
+        ref = least_squares(lambda x: lm.predict(x, lay, pts)[0] - yi, v, bounds=tuple(
+            np.array(b) for b in zip(*lay.bounds)), xtol=1e-15, ftol=1e-15, gtol=1e-15)
+        assert ci <= ref.cost * (1 + 1e-6) + 1e-15
 
 
 # -- recovery and coverage ---------------------------------------------------------------------------------------
@@ -273,7 +291,8 @@ def test_cli_joint_fit_writes_multipliers_crossover_and_plots(tmp_path):
             assert (out / f"{stem}.{ext}").stat().st_size > 1000
     md = (out / "report.md").read_text()
     lead = md.split("## Answer", 1)[1].strip().splitlines()
-    assert lead[0].startswith("- one token of `filtered` is worth ") and "tokens of `raw`" in lead[0]
+    assert lead[0].startswith("- Ranking") and "`filtered` > `raw` > `control`; 3 of 3 pairs decided" in lead[0]
+    assert lead[1].startswith("- one token of `filtered` is worth ") and "tokens of `raw`" in lead[1]
     assert "## Runs past four epochs" in md
     # positive controls (the ablation's planted arms): the report says whether the interval holds the planted value
     res = fit_runs(runs, tmp_path / "planted", bootstrap=20, repetition="fixed", compare=False, progress=False,

@@ -1,6 +1,6 @@
-"""Scaling-law fits (Chinchilla Approach 3, per arm or joint across arms with shared parameters), repetition-aware
-effective data, compute-optimal frontiers, data and compute multipliers, quality-quantity crossovers, plots and
-reports."""
+"""Scaling-law fits (Chinchilla Approach 3, per arm or joint across arms with shared parameters), checks of the
+fitted form, run-to-run noise, repetition-aware effective data, compute-optimal frontiers, data and compute
+multipliers, pairwise decisions and predictions at a target scale, quality-quantity crossovers, plots and reports."""
 
 from pipeline.scaling.crossover import pool_frontier, repeat_compute
 from pipeline.scaling.fit import FitResult, fit_chinchilla, predict

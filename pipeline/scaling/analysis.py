@@ -7,9 +7,11 @@ import math
 
 import numpy as np
 
+from pipeline.scaling import decide
 from pipeline.scaling.crossover import compute_range, crossover_table, pool_frontier, repeat_compute
 from pipeline.scaling.fit import theta_to_params
 from pipeline.scaling.multiplier import frontier_loss, multiplier_with_ci, optimal_allocation, target_losses
+from pipeline.scaling.validity import extrapolation
 
 MODEL = "L(N,D) = E + A/N^alpha + B/D'^beta (Chinchilla Approach 3; N = non-embedding params, D = tokens, " \
         "D' = effective data under repetition, D' = D for runs within one epoch)"
@@ -59,7 +61,8 @@ def _data_multiplier(fit, arm, ref) -> dict:
 
 
 def analyse(fit, pts, used, points, *, baseline: str, bootstrap: int, report_targets: int = 5, compare: bool = True,
-            planted: dict | None = None, progress: bool = True) -> tuple[dict, dict]:
+            planted: dict | None = None, progress: bool = True, target: tuple[float, float] | None = None
+            ) -> tuple[dict, dict]:
     """(JSON-able result, extras for plots and the report)."""
     from pipeline.scaling.compare import compare_models
 
@@ -139,64 +142,16 @@ def analyse(fit, pts, used, points, *, baseline: str, bootstrap: int, report_tar
     result = {"model": MODEL, "share_fit": list(fit.layout.share), "arms": arms_json, "multipliers": mult_rows,
               "repetition": rep, "model_comparison": comparison, "crossovers": crossovers,
               "compute_range": [c_lo, c_hi], "max_run_flops": max_flops}
-    result["answer"] = answer_sentences(result, baseline)
+    if "beta" in fit.layout.share and len(arms) > 1:
+        pairs = decide.pairwise(fit)
+        est = {a: (arms_json[a]["data_multiplier"]["value"] or 0.0) for a in arms}
+        result["decisions"] = {"pairs": pairs, "tiers": decide.ranking(arms, est, pairs),
+                               "resolution": decide.resolution(pairs)}
+    if target is not None:
+        t = decide.at_target(fit, *target, pools if rstar_x is not None else None)
+        t["extrapolation"] = extrapolation(*target, pts)
+        result["target"] = t
     extras = {"fits": fits, "curves": curves, "c_grid": c_grid, "frontier": frontier, "bands": bands,
               "pools": pools, "repeat_compute": reps, "crossovers": crossovers, "report_targets": report_targets,
               "data_multipliers": {a: arms_json[a]["data_multiplier"] for a in arms}}
     return result, extras
-
-
-def answer_sentences(result: dict, baseline: str) -> list[str]:
-    """The report's lead: one sentence per arm, then the model comparison and the crossovers."""
-    out = []
-    for a, e in result["arms"].items():
-        if a == baseline:
-            continue
-        dm = e["data_multiplier"]
-        if dm["value"] is not None:
-            ci = f" ({_fmt(dm['ci_low'])}-{_fmt(dm['ci_high'])})" if dm["ci_low"] is not None else \
-                " (no interval: bootstrap off)"
-            verdict = ""
-            if dm["ci_low"] is not None:
-                verdict = ("; better data than" if dm["ci_low"] > 1 else "; worse data than" if dm["ci_high"] < 1
-                           else "; not distinguishable at 95% from")
-                verdict += f" `{baseline}`"
-            s = f"one token of `{a}` is worth {_fmt(dm['value'])}x{ci} tokens of `{baseline}`{verdict}"
-        else:
-            cm = [r for r in e["compute_multiplier"] if np.isfinite(r["value"] or np.nan)]
-            if cm:
-                mid = cm[len(cm) // 2]
-                s = (f"`{a}` needs {_fmt(1 / mid['value'])}x the compute of `{baseline}` to reach loss "
-                     f"{mid['target_loss']:.4g} (compute multiplier {_fmt(mid['value'])}, 95% "
-                     f"{_fmt(mid['ci_low'])}-{_fmt(mid['ci_high'])}); no single data multiplier (beta per arm)")
-            else:
-                s = f"`{a}`: no data multiplier (beta per arm) and no common reachable loss for a compute multiplier"
-        if "planted" in e:
-            p = e["planted"]
-            s += (f"; planted {p['value']:g}x against `{p['source']}`: "
-                  + ("recovered (inside the interval)" if p["recovered"] else "NOT recovered (outside the interval)"
-                     if p["recovered"] is not None else "no interval to check"))
-        out.append(s + ".")
-    cmp = result.get("model_comparison")
-    if cmp and cmp.get("verdict"):
-        out.append(cmp["verdict"][0].upper() + cmp["verdict"][1:] + ".")
-    rows = result.get("crossovers", [])
-    if rows and all(r["compute"] is None for r in rows) and not any(e.get("pool") for e in result["arms"].values()):
-        out.append("No arm overtakes another at any compute up to "
-                   f"{result['compute_range'][1]:.2g} FLOPs: without pool sizes (unique_tokens) every arm is assumed "
-                   "to have unlimited fresh data" + (", and arms sharing alpha, beta and E never cross"
-                                                    if set(result.get("share_fit", ())) >= {"alpha", "beta", "E"}
-                                                    else "") + ".")
-        rows = []
-    # the lead names only crossings that involve the baseline; every pair is in the report's crossover table
-    shown = [r for r in rows if r["compute"] is not None and baseline in (r["leader"], r["overtaken_by"])]
-    for row in shown:
-        lo = "below range" if row["ci_low"] is None else f"{row['ci_low']:.2g}"
-        hi = "beyond range" if row["ci_high"] is None else f"{row['ci_high']:.2g}"
-        ex = row["extrapolated_x"]
-        out.append(f"`{row['overtaken_by']}` overtakes `{row['leader']}` at {row['compute']:.2g} FLOPs "
-                   f"(95% {lo} to {hi})" + (f", {ex:.3g}x beyond the largest run (extrapolated)" if ex and ex > 1
-                                            else "") + ".")
-    if rows and len(shown) < len(rows):
-        out.append(f"{len(rows) - len(shown)} more arm pair(s) in the crossover table below.")
-    return out

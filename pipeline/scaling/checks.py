@@ -4,7 +4,8 @@ Refusals (`problems`) are structural: they hold for any parameter values, so no 
 them: fewer points than free parameters, a single model size (token budget) where alpha (beta) is fitted, no
 repeated run where R* is fitted, and, as the catch-all, a rank-deficient Jacobian of the predicted log losses with
 respect to the free parameters at a generic parameter point (alpha = 0.35, beta = 0.3, the three terms of the
-first arm equal at the geometric mean of the runs, other arms' A and B scaled by exp(0.31 k), exp(-0.23 k)).
+first arm equal at the geometric mean of the runs, other arms' A (unless shared) and B scaled by exp(0.31 k),
+exp(-0.23 k)).
 A rank deficiency there means some combination of parameters leaves every prediction unchanged (e.g. E, A and
 alpha of one arm measured at only two model sizes), so intervals for them would be arbitrary.
 """
@@ -36,9 +37,10 @@ def _jacobian(lay: FreeParams, pts: Points) -> np.ndarray:
     if lay.fit_rstar:
         log_deff, dld = log_effective_tokens(pts.log_d, pts.unique, math.log(RSTAR_PUBLISHED))
     td = log_deff - ld_bar
-    # arms get different A and B (identical arms would hide what differences between arms identify)
+    # arms get different A (unless shared) and B (identical arms would hide what differences between arms identify)
     k = pts.arm.astype(np.float64)
-    x1, x2, x3 = np.exp(0.31 * k - alpha * tn), np.exp(-0.23 * k - beta * td), np.ones_like(tn)
+    ka = 0.0 if "A" in lay.share else 0.31 * k
+    x1, x2, x3 = np.exp(ka - alpha * tn), np.exp(-0.23 * k - beta * td), np.ones_like(tn)
     s = x1 + x2 + x3
     cols = np.stack([x1, x2, x3, -x1 * tn, -x2 * td], axis=1) / s[:, None]   # (n, 5) per-coordinate columns
     jac = np.zeros((len(tn), lay.n_free))

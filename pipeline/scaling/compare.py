@@ -1,23 +1,19 @@
 """Which model do the runs support: parameters shared across arms, or every arm with its own five?
 
-Two criteria, both computed on the log-loss residuals of the Huber fits:
+Two criteria, both on the log-loss residuals of least-squares fits (`pipeline.scaling.joint`):
 
 - Leave-one-out cross-validation (the primary criterion): each point is dropped in turn, both models are refitted
-  without it (L-BFGS-B from the full-data optimum) and predict it; the model with the smaller root-mean-square
-  held-out log error predicts unseen runs better.  No likelihood is assumed.
-- Information criteria on the Huber likelihood of the log residuals: density exp(-Huber_1e-3(r) / s) / Z(s), the
-  likelihood whose maximum over the parameters (for any scale s) is exactly the fitted Huber objective, with s
-  profiled out;  k = free parameters + 1 (s),  AIC = 2k - 2 log L,  AICc = AIC + 2k(k+1)/(n-k-1),
-  BIC = k log n - 2 log L.  (So the free model, which nests the shared one, never has the lower likelihood.)
+  without it (one batch of Levenberg-Marquardt refits from the full-data optimum) and predict it; the model with
+  the smaller root-mean-square held-out log error predicts unseen runs better.  No likelihood is assumed.
+- Information criteria on the Gaussian likelihood of the log residuals, sigma profiled out: k = free parameters + 1,
+  AIC = 2k - 2 log L, AICc = AIC + 2k(k+1)/(n-k-1), BIC = k log n - 2 log L.  (The free model nests the shared
+  one, so it never has the lower likelihood.)
 
 The verdict follows LOO when it is available (every arm of the free model keeps at least 6 points when one is
 dropped): the model with the smaller mean squared held-out error when the difference exceeds 2 standard errors of
 the per-point differences; within 2 SE the data do not distinguish them and the shared model (fewer parameters) is
-kept.  Without LOO it follows AICc (AIC when AICc is
-undefined).  On synthetic draws (3 arms, 20 draws per setting) LOO picked the free model when the truth was shared
-in 1 of 20 (9 points per arm, 1% noise) and 2 of 20 (12 points, 0.5%), and when one arm's alpha and E really
-differed (0.42 vs 0.34, 1.5 vs 1.69) in 13 of 20 (9 points, 1%) and 20 of 20 (12 points, 0.5%).  BIC on this
-likelihood was more eager (2-3 of 20 false, 20 of 20 true); AICc never chose the free model with 9 points per arm.
+kept.  Without LOO it follows AICc (AIC when AICc is undefined).  A per-arm Approach 3 fit (Huber) is refitted by
+least squares first, so both models are compared under one loss.
 """
 
 from __future__ import annotations
@@ -25,55 +21,33 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from pipeline.scaling.checks import problems
-from pipeline.scaling.fit import HUBER_DELTA, _huber
-from pipeline.scaling.joint import (
-    DEFAULT_SHARE, JointFit, Points, convert, fit_joint, make_layout, predict_log, refit,
-)
-from pipeline.scaling.ticker import Ticker
+from pipeline.scaling.joint import DEFAULT_SHARE, JointFit, Points, convert, fit_joint, make_layout, predict_log
+from pipeline.scaling.lm import predict as lm_predict
+from pipeline.scaling.lm import solve
 
 
-def huber_log_lik(huber_sum: float, n: int, delta: float = HUBER_DELTA) -> tuple[float, float]:
-    """(max log-likelihood, temperature s) of n log residuals under the density exp(-Huber_delta(r) / s) / Z(s)
-    whose negative log is the fitted objective up to the scale s (profiled out numerically):
-    Z(s) = sqrt(2 pi s) erf(delta / sqrt(2 s)) + 2 (s / delta) exp(-delta^2 / (2 s))."""
-    def nll(log_s):
-        s = math.exp(log_s)
-        z = math.sqrt(2 * math.pi * s) * math.erf(delta / math.sqrt(2 * s)) + 2 * s / delta * math.exp(
-            -delta * delta / (2 * s))
-        return huber_sum / s + n * math.log(z)
-
-    res = minimize_scalar(nll, bounds=(math.log(1e-14), math.log(10.0)), method="bounded",
-                          options={"xatol": 1e-10})
-    return -float(res.fun), math.exp(res.x)
-
-
-def information_criteria(resid: np.ndarray, k_free: int, delta: float = HUBER_DELTA) -> dict:
-    """AIC, AICc, BIC on the Huber likelihood of the log residuals (k = free parameters + the scale)."""
+def information_criteria(resid: np.ndarray, k_free: int) -> dict:
+    """AIC, AICc, BIC on the Gaussian likelihood of the log residuals, sigma profiled out (k = free parameters +
+    sigma)."""
     n = len(resid)
-    h = float(np.sum(_huber(resid, delta)))
-    ll, _ = huber_log_lik(h, n, delta)
+    rss = float(np.sum(resid ** 2))
+    ll = -0.5 * n * (math.log(2 * math.pi * max(rss, 1e-300) / n) + 1.0)
     k = k_free + 1
     aic = 2 * k - 2 * ll
-    return {"n_params": k_free, "huber": h, "log_lik": ll, "aic": aic,
+    return {"n_params": k_free, "rss": rss, "log_lik": ll, "aic": aic,
             "aicc": aic + 2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else None,
-            "bic": k * math.log(n) - 2 * ll, "rmse": math.sqrt(float(np.mean(resid ** 2)))}
+            "bic": k * math.log(n) - 2 * ll, "rmse": math.sqrt(rss / n)}
 
 
-def loo_errors(fit: JointFit, pts: Points, progress: Ticker | None = None, offset: int = 0) -> np.ndarray:
-    """Held-out log-loss errors, one per point (refit without it from the full-data optimum)."""
-    lay, n = fit.layout, len(pts.log_l)
-    err = np.empty(n)
-    for i in range(n):
-        w = np.ones(n)
-        w[i] = 0.0
-        v, _, _ = refit([fit.vector], lay, pts, w)
-        err[i] = predict_log(v, lay, pts.subset(np.arange(n) == i))[0] - pts.log_l[i]
-        if progress:
-            progress.tick(offset + i + 1)
-    return err
+def loo_errors(fit: JointFit, pts: Points) -> np.ndarray:
+    """Held-out log-loss errors, one per point (all n refits without one point each, from the full-data optimum,
+    in one batch)."""
+    n = len(pts.log_l)
+    V, _, _ = solve(fit.layout, pts, W=1.0 - np.eye(n), V0=fit.vector)
+    pred = lm_predict(V, fit.layout, pts)
+    return pred[np.arange(n), np.arange(n)] - pts.log_l
 
 
 def compare_models(fit: JointFit, pts: Points, *, loo: bool = True, progress: bool = True) -> dict:
@@ -89,12 +63,15 @@ def compare_models(fit: JointFit, pts: Points, *, loo: bool = True, progress: bo
     label = {(): "every arm its own E, A, B, alpha, beta"}
     name_fit = "shared" if fit.layout.share else "free"
     name_other = "free" if fit.layout.share else "shared"
-    out = {"criterion": "leave-one-out RMSE of log loss (primary); AIC/AICc/BIC on the Huber(1e-3) likelihood of "
-                        "the log residuals (scale profiled)", "models": {}}
+    out = {"criterion": "leave-one-out RMSE of log loss (primary); AIC/AICc/BIC on the Gaussian likelihood of "
+                        "the log residuals (sigma profiled)", "models": {}}
     if why:
         out["verdict"] = (f"the {name_other} model cannot be fitted to these runs ({why[0]}), so only the "
                           f"{name_fit} model is reported")
         return out
+    if fit.per_arm_results is not None:   # Chinchilla's Huber fits: compare under the one loss of the other model
+        fit = fit_joint(arms, pts, share=fit.layout.share, rstar_mode=rstar_mode, rstar=fit.rstar or 15.4,
+                        bootstrap=0, progress=False, extra_starts=[fit.vector])
     other = fit_joint(arms, pts, share=other_share, rstar_mode=rstar_mode,
                       rstar=fit.rstar if fit.rstar is not None else 15.4, bootstrap=0, progress=False,
                       extra_starts=[convert(fit, lay_other)])
@@ -109,10 +86,9 @@ def compare_models(fit: JointFit, pts: Points, *, loo: bool = True, progress: bo
     loo_ok = loo and min(counts) - 1 >= 6
     errors = {}
     if loo_ok:
-        ticker = Ticker("leave-one-out refits", 2 * len(pts.log_l)) if progress else None
-        for i, (key, f) in enumerate((("fitted", fit), ("other", other))):
+        for key, f in (("fitted", fit), ("other", other)):
             name = name_fit if key == "fitted" else name_other
-            errors[name] = e = loo_errors(f, pts, ticker, i * len(pts.log_l))
+            errors[name] = e = loo_errors(f, pts)
             models[name]["loo_rmse"] = float(np.sqrt(np.mean(e ** 2)))
             models[name]["loo_mae"] = float(np.mean(np.abs(e)))
     out["models"] = models

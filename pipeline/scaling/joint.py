@@ -1,26 +1,27 @@
 """Joint Chinchilla fits across data arms, with parameters shared where the data cannot tell arms apart.
 
-Over 400 lines: the joint model, its parameter layout, the fit and its bootstrap share one parameter vector
-and are read together.
-
 Model: arm k has L_k(N, D) = E_k + A_k / N^alpha_k + B_k / D'^beta_k, fitted in log space with the LSE
-parameterisation of `pipeline.scaling.fit` (a = log A, b = log B, e = log E).  Any subset of {alpha, beta, E}
-is shared (one value for all arms); A and B are always per arm.  D' is the effective data of
+parameterisation of `pipeline.scaling.fit` (a = log A, b = log B, e = log E).  Any subset of {alpha, beta, E, A}
+is shared (one value for all arms); B is always per arm.  D' is the effective data of
 `pipeline.scaling.repetition` (D' = D when repetition is off or a run does not repeat), with R* fixed or fitted
 (one R* for all arms: it describes how repeated tokens lose value, not the arm's quality).
 
-Objective: the SUM over all points of all arms of Huber_1e-3(log L_hat - log L), as for per-arm Approach 3.
+Objective: least squares of the log residuals over all runs of all arms, i.e. the maximum-likelihood fit when
+log L = log L_hat + Normal(0, sigma^2) per run, the seed noise that replicate runs measure (`pipeline.scaling.noise`).
+(Per-arm Approach 3, `pipeline.scaling.fit`, keeps Chinchilla's Huber loss, to reproduce published fits; with
+delta = 1e-3 it is nearly a least-absolute-deviation fit, which loses ~36% efficiency under Gaussian noise.)
 Starts: with the shared coordinates fixed, the objective separates over arms, so the best point of the product
 of the paper's grid over (shared values x each arm's own values) is found exactly from per-arm evaluations of the
-4500-point grid; L-BFGS-B runs from the `top_k` best shared combinations (each with every arm's best own values).
+4500-point grid; Levenberg-Marquardt (`pipeline.scaling.lm`) runs from the `top_k` best shared combinations.
 
-Bootstrap (stratified): each replicate resamples the points of every arm with replacement, keeping each arm's
-count, so arms keep their designs; it refits from the full-data optimum (plus `boot_grid` grid starts if asked: on
-synthetic checks they changed no interval and cost 4x).
-95% intervals are percentile intervals of the replicates.  Assumptions: runs are independent given (arm, N, D),
-and the bootstrap distribution of the estimator approximates its sampling distribution (it does not cover model
-misspecification; too few points or a design that cannot separate E from the power laws make it unreliable, which
-`pipeline.scaling.checks` refuses or warns about).
+Bootstrap, two methods:
+- parametric (default): each replicate simulates every run from the fitted form with the measured noise (its
+  sigma itself drawn from its sampling spread, `Noise.draw`) and refits from the full-data optimum;
+- points: each replicate resamples the runs of every arm with replacement, keeping each arm's count.
+95% intervals are percentile intervals of the replicates.  Assumptions: runs are independent given (arm, N, D)
+and the fitted form describes them; the checks of `pipeline.scaling.validity` test the second (goodness of fit
+against the noise floor, held-out budgets and sizes) and `pipeline.scaling.checks` refuses designs that cannot
+determine the parameters.  The calibration of both methods is measured by `benchmarks/calibration.py`.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import minimize
 
+from pipeline.scaling import lm
+from pipeline.scaling import noise as noise_model
 from pipeline.scaling.fit import (
-    BOUNDS, GRID_A, GRID_ALPHA, GRID_B, GRID_BETA, GRID_E, HUBER_DELTA, FitResult, _huber,
-    _intervals, init_grid, objective, single_thread_blas, theta_to_params,
+    BOUNDS, GRID_A, GRID_ALPHA, GRID_B, GRID_BETA, GRID_E, FitResult, _intervals, init_grid, objective,
+    theta_to_params,
 )
 from pipeline.scaling.repetition import LOG_RSTAR_BOUNDS, LOG_RSTAR_GRID, RSTAR_PUBLISHED, log_effective_tokens
 from pipeline.scaling.ticker import Ticker
@@ -132,86 +134,14 @@ def make_points(arm_idx, params, tokens, loss, unique=None, rstar: float | None 
                   np.log(np.asarray(loss, dtype=np.float64)), u, log_deff)
 
 
-def _log_d(v, lay: FreeParams, pts: Points):
-    if lay.fit_rstar:
-        return log_effective_tokens(pts.log_d, pts.unique, v[lay.r_pos])
-    return pts.log_deff, None
-
-
 def predict_log(v, lay: FreeParams, pts: Points) -> np.ndarray:
     """Predicted log loss at every point."""
-    p = np.asarray(v)[lay.idx][pts.arm]
-    log_d, _ = _log_d(v, lay, pts)
-    t = np.stack([p[:, 0] - p[:, 3] * pts.log_n, p[:, 1] - p[:, 4] * log_d, p[:, 2]])
-    m = t.max(axis=0)
-    return m + np.log(np.exp(t - m).sum(axis=0))
+    return lm.predict(np.asarray(v, dtype=np.float64)[None], lay, pts)[0]
 
 
-def make_objective(lay: FreeParams, pts: Points, w=None, delta: float = HUBER_DELTA):
-    """f(v) -> (summed Huber loss of the log residuals over all arms, analytic gradient), with the index arrays
-    precomputed (L-BFGS calls it a few hundred times per fit: the Huber loss with delta = 1e-3 is nearly L1)."""
-    ip = lay.idx[pts.arm]
-    flat = ip.ravel()
-    ia, ib, ie, ial, ibe = (np.ascontiguousarray(ip[:, c]) for c in range(5))
-    log_n, log_l, log_deff = pts.log_n, pts.log_l, pts.log_deff
-    n_free, r_pos, fit_r = lay.n_free, lay.r_pos, lay.fit_rstar
-    per_point = np.empty((len(log_n), 5))
-    w = None if w is None else np.asarray(w, dtype=np.float64)
-    if fit_r:  # only the runs past one epoch depend on R*: precompute them
-        d = np.exp(pts.log_d)
-        u = np.asarray(pts.unique, dtype=np.float64)
-        rep_idx = np.flatnonzero(np.isfinite(u) & (u > 0) & (d > u))
-        u_rep = u[rep_idx]
-        r_rep = d[rep_idx] / u_rep - 1.0
-        log_d_buf = pts.log_d.copy()
-        dld = np.zeros(len(log_n))
-
-    def f(v):
-        alpha, beta = v[ial], v[ibe]
-        if fit_r:
-            rs = math.exp(v[r_pos])
-            x = r_rep / rs
-            ex = np.exp(-x)
-            one_minus = 1.0 - ex
-            d_eff = u_rep * (1.0 + rs * one_minus)
-            log_d_buf[rep_idx] = np.log(d_eff)
-            dld[rep_idx] = u_rep * rs * (one_minus - x * ex) / d_eff
-            log_d = log_d_buf
-        else:
-            log_d = log_deff
-        t1 = v[ia] - alpha * log_n
-        t2 = v[ib] - beta * log_d
-        e = v[ie]
-        m = np.maximum(np.maximum(t1, t2), e)
-        x1, x2, x3 = np.exp(t1 - m), np.exp(t2 - m), np.exp(e - m)
-        s = x1 + x2 + x3
-        r = m + np.log(s) - log_l
-        c = np.clip(r, -delta, delta)          # Huber: h = c (r - c/2), dh/dr = c
-        h = c * (r - 0.5 * c)
-        dh = c / s
-        if w is not None:
-            h, dh = h * w, dh * w
-        g1, g2 = dh * x1, dh * x2
-        per_point[:, 0] = g1
-        per_point[:, 1] = g2
-        per_point[:, 2] = dh * x3
-        per_point[:, 3] = -g1 * log_n
-        per_point[:, 4] = -g2 * log_d
-        grad = np.bincount(flat, weights=per_point.ravel(), minlength=n_free)
-        if fit_r:
-            grad[r_pos] = float(np.dot(-g2 * beta, dld))
-        return float(h.sum()), grad
-
-    return f
-
-
-def objective_and_grad(v, lay: FreeParams, pts: Points, w=None, delta: float = HUBER_DELTA):
-    """Summed Huber loss of the log residuals over all arms and its analytic gradient."""
-    return make_objective(lay, pts, w, delta)(np.asarray(v, dtype=np.float64))
-
-
-def grid_starts(lay: FreeParams, pts: Points, w=None, delta: float = HUBER_DELTA, top_k: int = 8) -> list[np.ndarray]:
-    """The `top_k` best starts of the product grid (shared values x each arm's own values [x R* values])."""
+def grid_starts(lay: FreeParams, pts: Points, w=None, top_k: int = 8) -> list[np.ndarray]:
+    """The `top_k` best starts (least squares) of the product grid (shared values x each arm's own values [x R*
+    values])."""
     grid = init_grid()
     shared = [SHAREABLE[s] for s in sorted(lay.share, key=lambda s: SHAREABLE[s])]
     own = [c for c in range(5) if c not in shared]
@@ -222,7 +152,8 @@ def grid_starts(lay: FreeParams, pts: Points, w=None, delta: float = HUBER_DELTA
         log_d = pts.log_deff if r is None else log_effective_tokens(pts.log_d, pts.unique, r)[0]
         for k in range(k_arms):
             m = pts.arm == k
-            objs[ri, k] = objective(grid, pts.log_n[m], log_d[m], pts.log_l[m], None if w is None else w[m], delta)
+            objs[ri, k] = objective(grid, pts.log_n[m], log_d[m], pts.log_l[m], None if w is None else w[m],
+                                    math.inf)
     sizes = [len(g) for g in GRIDS]
     n_s = int(np.prod([sizes[c] for c in shared])) if shared else 1
     o = objs.reshape(len(r_vals), k_arms, *sizes).transpose(0, 1, *(2 + c for c in shared), *(2 + c for c in own))
@@ -252,21 +183,9 @@ def grid_starts(lay: FreeParams, pts: Points, w=None, delta: float = HUBER_DELTA
     return starts
 
 
-def _clip(v, lay):
-    lo, hi = np.array(lay.bounds).T
-    return np.clip(v, lo, hi)
-
-
-def refit(starts, lay: FreeParams, pts: Points, w=None, delta: float = HUBER_DELTA):
-    """Best L-BFGS-B optimum over `starts`: (vector, objective, converged)."""
-    best = None
-    fun = make_objective(lay, pts, w, delta)
-    for s in starts:
-        res = minimize(fun, _clip(np.asarray(s, dtype=np.float64), lay), jac=True, method="L-BFGS-B", bounds=lay.bounds,
-                       options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-12})
-        if best is None or res.fun < best.fun:
-            best = res
-    return best.x, float(best.fun), bool(best.success)
+def refit(starts, lay: FreeParams, pts: Points, w=None):
+    """Best least-squares optimum over `starts` (batched Levenberg-Marquardt): (vector, cost, converged)."""
+    return lm.best_of(starts, lay, pts, w)
 
 
 @dataclass
@@ -287,6 +206,10 @@ class JointFit:
     warnings: list[str] = field(default_factory=list)
     arm_warnings: dict[str, list[str]] = field(default_factory=dict)
     per_arm_results: dict[str, FitResult] | None = None  # set when fitted arm by arm (fit_chinchilla)
+    method: str = "points"                # bootstrap: parametric (simulated runs) | points (resampled runs)
+    noise: noise_model.Noise | None = None
+    boot_y: np.ndarray | None = None      # (B, n) simulated log losses of the parametric replicates
+    boot_w: np.ndarray | None = None      # (B, n) point multiplicities of the resampling replicates
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -357,35 +280,49 @@ def stratified_weights(rng: np.random.Generator, arm_idx: np.ndarray, n_arms: in
     return w
 
 
+BOOTSTRAP_METHODS = ("parametric", "points")
+CHUNK = 250   # replicates per LM batch (memory: CHUNK x points x free parameters doubles)
+
+
 def fit_joint(arms: list[str], pts: Points, *, share=DEFAULT_SHARE, rstar_mode: str = "off",
               rstar: float = RSTAR_PUBLISHED, bootstrap: int = 1000, seed: int = 0, top_k: int = 8,
-              boot_grid: int = 0, delta: float = HUBER_DELTA, progress: bool = True,
-              extra_starts: list | None = None) -> JointFit:
+              method: str = "parametric", progress: bool = True, extra_starts: list | None = None) -> JointFit:
     """Fit all arms jointly (see the module docstring).  `pts.arm` indexes `arms`; `rstar_mode` is off (D' = D),
-    fixed (`pts.log_deff` holds D' at the fixed R*) or fit.  `boot_grid`: grid starts per replicate besides the
-    full-data optimum; `extra_starts`: more starting vectors (e.g. a nested model's optimum, see `convert`)."""
+    fixed (`pts.log_deff` holds D' at the fixed R*) or fit.  `method`: parametric (simulate every run from the
+    fitted form with the measured noise, `pipeline.scaling.noise`) or points (resample runs within each arm);
+    `extra_starts`: more starting vectors (e.g. a nested model's optimum, see `convert`)."""
+    if method not in BOOTSTRAP_METHODS:
+        raise ValueError(f"bootstrap method must be one of {', '.join(BOOTSTRAP_METHODS)}, got {method!r}")
     lay = make_layout(arms, share, rstar_mode == "fit")
-    with single_thread_blas():
-        starts = grid_starts(lay, pts, None, delta, top_k) + list(extra_starts or [])
-        v, fun, ok = refit(starts, lay, pts, None, delta)
-        boots = None
-        if bootstrap > 0:
-            rng = np.random.default_rng(seed)
-            boots = np.full((bootstrap, lay.n_free), np.nan)
-            ticker = Ticker("bootstrap replicates", bootstrap) if progress else None
-            for i in range(bootstrap):
-                w = stratified_weights(rng, pts.arm, len(arms))
-                starts = [v] + (grid_starts(lay, pts, w, delta, boot_grid) if boot_grid > 0 else [])
-                bv, _, _ = refit(starts, lay, pts, w, delta)
-                boots[i] = bv
-                if ticker:
-                    ticker.tick(i + 1)
-    resid = predict_log(v, lay, pts) - pts.log_l
-    h = _huber(resid, delta)
-    fit = JointFit(layout=lay, vector=v, objective=fun, converged=ok,
+    starts = grid_starts(lay, pts, None, top_k) + list(extra_starts or [])
+    v, cost, ok = refit(starts, lay, pts)
+    pred = predict_log(v, lay, pts)
+    resid = pred - pts.log_l
+    noise = noise_model.estimate(lay, pts, resid)
+    boots = boot_y = boot_w = None
+    if bootstrap > 0 and not (method == "parametric" and not np.isfinite(noise.sigma)):
+        rng = np.random.default_rng(seed)
+        n = len(pts.log_l)
+        if method == "parametric":
+            boot_y = pred + noise.draw(rng, bootstrap, pts.arm) * rng.standard_normal((bootstrap, n))
+        else:
+            boot_w = np.stack([stratified_weights(rng, pts.arm, len(arms)) for _ in range(bootstrap)])
+        boots = np.full((bootstrap, lay.n_free), np.nan)
+        ticker = Ticker("bootstrap replicates", bootstrap) if progress else None
+        for i in range(0, bootstrap, CHUNK):
+            j = min(bootstrap, i + CHUNK)
+            V, c, _ = lm.solve(lay, pts, Y=None if boot_y is None else boot_y[i:j],
+                               W=None if boot_w is None else boot_w[i:j], V0=v)
+            V[~np.isfinite(c)] = np.nan
+            boots[i:j] = V
+            if ticker:
+                ticker.tick(j)
+    r2 = resid * resid
+    fit = JointFit(layout=lay, vector=v, objective=cost, converged=ok,
                    n_points={a: int((pts.arm == k).sum()) for k, a in enumerate(arms)},
-                   arm_objective={a: float(h[pts.arm == k].sum()) for k, a in enumerate(arms)},
-                   rstar_mode=rstar_mode, rstar=None if rstar_mode == "off" else rstar, boot=boots)
+                   arm_objective={a: float(0.5 * r2[pts.arm == k].sum()) for k, a in enumerate(arms)},
+                   rstar_mode=rstar_mode, rstar=None if rstar_mode == "off" else rstar, boot=boots,
+                   method=method, noise=noise, boot_y=boot_y, boot_w=boot_w)
     if rstar_mode == "fit":
         fit.rstar = math.exp(v[lay.r_pos])
         if boots is not None:

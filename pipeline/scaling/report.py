@@ -1,13 +1,16 @@
-"""`assay fit`: fit L(N, D) for every arm of a runs table, measure each arm against a baseline, write fit.json,
-report.md and the plots (PNG + SVG).
+"""`assay fit`: fit L(N, D) for every arm of a runs table, check the form, measure each arm against a baseline and
+decide between arms; write fit.json, report.md and the plots (PNG + SVG).
 
-Modes: `joint` (default; `share` parameters common to all arms, A and B per arm, stratified bootstrap) or
-`per-arm` (`share="none"`: every arm its own Approach 3 fit, exactly as `fit_chinchilla` does it).  Repetition:
-when the runs table has `unique_tokens` (the arm's pool U), D is replaced by the effective data D' of Muennighoff
-et al. (2023) with R* fixed or fitted (`pipeline.scaling.repetition`).  Analyses: per-arm data multiplier
-(B_base / B_arm)^(1/beta) with its interval (needs beta shared), compute multiplier M(L*) along the fresh-data
-frontier, shared-vs-free model comparison (`pipeline.scaling.compare`), pool-limited frontiers and crossovers
-(`pipeline.scaling.crossover`).  Unfittable inputs raise `UserError` with a one-line reason when `strict`.
+Modes: `joint` (default; `share` parameters common to all arms, B per arm, least squares, parametric bootstrap with
+the measured run-to-run noise) or `per-arm` (`share="none"`: every arm its own Approach 3 fit, exactly as
+`fit_chinchilla` does it).  Repetition: when the runs table has `unique_tokens` (the arm's pool U), D is replaced by
+the effective data D' of Muennighoff et al. (2023) with R* fixed or fitted (`pipeline.scaling.repetition`).
+Pipeline: `assess` (fit, checks of `pipeline.scaling.validity`, refit without the smallest budgets when the form
+fails), then on the fit the answer rests on: per-arm data multiplier (B_base / B_arm)^(1/beta) with its interval
+(needs beta shared), pairwise decisions and ranking (`pipeline.scaling.decide`), predictions at `target`, compute
+multiplier M(L*), shared-vs-free model comparison (`pipeline.scaling.compare`), pool-limited frontiers and
+crossovers (`pipeline.scaling.crossover`); the lead (`pipeline.scaling.lead`) holds only what passed its checks.
+Unfittable inputs raise `UserError` with a one-line reason when `strict`.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from pipeline.errors import UserError
 from pipeline.io import write_text_atomic
 from pipeline.progress import log
 from pipeline.scaling import plots
+from pipeline.scaling.assess import assess, from_per_arm
 from pipeline.scaling.checks import design_warnings, fit_warnings, problems
+from pipeline.scaling.decide import parse_target
 from pipeline.scaling.fit import FitResult, fit_chinchilla
-from pipeline.scaling.joint import JointFit, fit_joint, make_layout, make_points, parse_share
+from pipeline.scaling.joint import make_layout, make_points, parse_share
+from pipeline.scaling.lead import compose
 from pipeline.scaling.repetition import RSTAR_PUBLISHED, epochs, over_epochs
-from pipeline.scaling.ticker import Ticker
 
 REQUIRED = ("params", "tokens")
 REPETITION_MODES = ("auto", "fit", "fixed", "off")
@@ -137,49 +142,6 @@ def _resolve_repetition(mode: str, used: pd.DataFrame, arms, share, rstar: float
     return "fit"
 
 
-def from_per_arm(arms: list[str], results: dict[str, FitResult], rstar_mode: str, rstar: float | None) -> JointFit:
-    """Wrap independent per-arm Approach 3 fits (fit_chinchilla) as a JointFit with nothing shared."""
-    lay = make_layout(arms, (), False)
-    v = np.zeros(lay.n_free)
-    for k, a in enumerate(arms):
-        v[lay.idx[k]] = results[a].theta
-    boot = None
-    nb = [0 if results[a].bootstrap is None else len(results[a].bootstrap) for a in arms]
-    if min(nb) > 0:
-        boot = np.full((min(nb), lay.n_free), np.nan)
-        for k, a in enumerate(arms):
-            boot[:, lay.idx[k]] = results[a].bootstrap[: min(nb)]
-    fit = JointFit(layout=lay, vector=v, objective=sum(r.objective for r in results.values()),
-                   converged=all(r.converged for r in results.values()),
-                   n_points={a: results[a].n_points for a in arms},
-                   arm_objective={a: results[a].objective for a in arms}, rstar_mode=rstar_mode, rstar=rstar,
-                   boot=boot, arm_warnings={a: list(results[a].warnings) for a in arms}, per_arm_results=results)
-    if boot is not None and rstar is not None:
-        fit.boot_rstar = np.full(len(boot), rstar)
-    return fit
-
-
-def _fit_all(used, arms, share, rep_mode, rstar, bootstrap, seed, progress) -> tuple[JointFit, object]:
-    """The fit (joint, or per arm via fit_chinchilla when nothing couples the arms) and its Points."""
-    arm_idx = used["arm"].map({a: k for k, a in enumerate(arms)}).to_numpy()
-    r_for_pts = rstar if rep_mode == "fixed" else None
-    pts = make_points(arm_idx, used["params"], used["tokens"], used["loss"],
-                      used["unique_tokens"] if rep_mode != "off" else None, r_for_pts)
-    if share == () and rep_mode != "fit":
-        ticker = Ticker("bootstrap replicates", bootstrap * len(arms)) if progress and bootstrap else None
-        results = {}
-        for i, a in enumerate(arms):
-            m = arm_idx == i
-            d_eff = np.exp(pts.log_deff[m])
-            tick = (lambda j, base=i * bootstrap: ticker.tick(base + j)) if ticker else None
-            results[a] = fit_chinchilla(np.exp(pts.log_n[m]), d_eff, np.exp(pts.log_l[m]), bootstrap=bootstrap,
-                                        seed=seed + i, progress=tick)
-        return from_per_arm(arms, results, rep_mode, rstar if rep_mode == "fixed" else None), pts
-    fit = fit_joint(arms, pts, share=share, rstar_mode=rep_mode, rstar=rstar, bootstrap=bootstrap, seed=seed,
-                    progress=progress)
-    return fit, pts
-
-
 def _ci_wide_warnings(res: FitResult) -> list[str]:
     out = []
     for k, (lo, hi) in res.intervals.items():
@@ -192,7 +154,8 @@ def _ci_wide_warnings(res: FitResult) -> list[str]:
 def fit_runs(runs: Path, output: Path, *, drop_highest: int = 0, bootstrap: int = 1000, baseline: str | None = None,
              loss_column: str = "loss", seed: int = 0, report_targets: int = 5, share=None, mode: str | None = None,
              repetition: str = "auto", rstar: float = RSTAR_PUBLISHED, strict: bool = False, compare: bool = True,
-             planted: dict | None = None, progress: bool = True) -> dict:
+             planted: dict | None = None, progress: bool = True, target=None, bootstrap_method: str = "parametric",
+             check_replicates: int | None = None) -> dict:
     """Fit every arm of a runs table and write `output/fit.json`, the plots (PNG + SVG) and `output/report.md`.
 
     share: parameters common to all arms, any of alpha, beta, E, A (list or comma string); None = alpha,beta,E;
@@ -204,12 +167,16 @@ def fit_runs(runs: Path, output: Path, *, drop_highest: int = 0, bootstrap: int 
     compare: also fit the other of shared/free and say which the data support (leave-one-out + AIC/BIC).
     planted: positive controls, arm -> {"source": arm, "value": k} (or just k, against the baseline): the report
         says whether the measured data multiplier's interval contains k.
+    target: (N, D) or "N,D": predicted loss per arm there, with intervals and the probability of each pairwise order.
+    bootstrap_method: parametric (runs simulated from the fit with the measured noise) or points (runs resampled).
+    check_replicates: simulated data sets for the p-values of the form checks (default 200; 0: no p-values).
 
     Returns the fit.json content."""
     from pipeline.scaling.analysis import analyse
     from pipeline.scaling.render import render_report
 
     runs, output = Path(runs), Path(output)
+    target = None if target is None else parse_target(target)
     if mode not in (None, "joint", "per-arm"):
         raise ValueError(f"--mode must be joint or per-arm, got {mode!r}")
     share = () if mode == "per-arm" else parse_share(share)
@@ -232,7 +199,10 @@ def fit_runs(runs: Path, output: Path, *, drop_highest: int = 0, bootstrap: int 
         more = f" (and {len(unfittable) - 1} more problem(s))" if len(unfittable) > 1 else ""
         raise UserError(f"cannot fit {runs.name}: {unfittable[0]}{more}")
     warnings = [f"cannot fit: {p}" for p in unfittable] + design_warnings(lay, pts0)
-    fit, pts = _fit_all(used, arms, share, rep_mode, rstar, bootstrap, seed, progress)
+    full = assess(used, arms, share, rep_mode, rstar, bootstrap, seed, progress, method=bootstrap_method,
+                  check_replicates=check_replicates)
+    ans = full.answer()
+    fit, pts, used_fit = ans.fit, ans.pts, ans.used
     if fit.per_arm_results is None:
         warnings += fit_warnings(fit)
         for a in arms:
@@ -245,23 +215,49 @@ def fit_runs(runs: Path, output: Path, *, drop_highest: int = 0, bootstrap: int 
         fit.arm_warnings[f["arm"]].append(f"row {f['row']}: N={f['params']:.3g}, D={f['tokens']:.3g} trained "
                                           f"{f['epochs']:.1f} epochs over its pool (> 4: repeats are worth less "
                                           "than fresh tokens)")
-    result, extras = analyse(fit, pts, used, points, baseline=baseline, bootstrap=bootstrap,
-                             report_targets=report_targets, compare=compare, planted=planted, progress=progress)
+    result, extras = analyse(fit, pts, used_fit, points, baseline=baseline, bootstrap=bootstrap,
+                             report_targets=report_targets, compare=compare, planted=planted, progress=progress,
+                             target=target)
     result["repetition"]["requested"] = repetition
     result.update({
         "runs": str(runs), "loss_column": loss_column, "baseline": baseline, "bootstrap": bootstrap,
-        "drop_highest": drop_highest, "seed": seed, "n_points": int(len(points)),
+        "bootstrap_method": fit.method if fit.per_arm_results is None else "points",
+        "drop_highest": drop_highest, "seed": seed, "n_points": int(len(points)), "n_points_fit": int(len(used_fit)),
         "mode": "single-arm" if len(arms) == 1 else "joint" if share else "per-arm", "share": list(share),
         "warnings": warnings, "notes": notes, "unfittable": unfittable, "over_four_epochs": flagged,
+        "noise": None if fit.noise is None else fit.noise.to_json(arms),
+        "checks": [c.to_json() for c in ans.checks],
+        "form": _form(full, ans),
     })
+    result["answer"], result["not_in_answer"] = compose(result, baseline)
     in_plot = {a: e["planted"] for a, e in result["arms"].items()
                if "planted" in e and e["planted"]["source"] == baseline}
-    result["plots"] = [p.name for p in plots.write_all(output, used, fit, extras, baseline, loss_column, in_plot)]
+    result["plots"] = [p.name for p in plots.write_all(output, used_fit, fit, extras, baseline, loss_column, in_plot)]
     result = _clean(result)
     write_text_atomic(json.dumps(result, indent=2, allow_nan=False) + "\n", output / "fit.json")
     write_text_atomic(render_report(result, fit, extras), output / "report.md")
     _print_warnings(result, fit, arms)
     return result
+
+
+def _form(full, ans) -> dict:
+    """Whether the answer's fit passes the form checks, what was left out to get there, and why the full fit
+    failed."""
+    from pipeline.scaling.validity import form_fails
+
+    out = {"supported": ans.passes, "failed_full": [c.to_json() for c in form_fails(full.checks)],
+           "dropped": ans.dropped}
+    if not full.passes:
+        t = full.trimmed
+        if t is None:
+            out["trim_note"] = "dropping the smallest budgets is not possible with this design (too few budgets left)"
+        elif not t.passes:
+            out["trim_note"] = (f"without the runs at D <= {t.dropped['up_to']:.3g} it still fails: "
+                                + "; ".join(c.summary for c in form_fails(t.checks)))
+            out["trimmed_checks"] = [c.to_json() for c in t.checks]
+        else:
+            out["full_checks"] = [c.to_json() for c in full.checks]
+    return out
 
 
 def _print_warnings(result: dict, fit, arms) -> None:

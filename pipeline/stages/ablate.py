@@ -20,9 +20,9 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipeline.config import fill_vars
 from pipeline.errors import UserError
@@ -88,6 +88,30 @@ class FitSpec(BaseModel):
     share: str | None = Field(None, description="parameters shared across arms (default alpha,beta,E; none: per-arm "
                                                 "fits); B is always per arm")
     repetition: str = Field("auto", description="repetition-aware data term: auto | fit | fixed | off")
+    target: list[float] | None = Field(None, description="[N, D] (or \"N,D\"): every arm's predicted loss there, "
+                                                         "with the probability of each pairwise order")
+    bootstrap_method: Literal["parametric", "points"] = Field("parametric",
+                                                              description="parametric | points (see assay fit)")
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target(cls, v):
+        if v is None or v == "":
+            return None
+        from pipeline.scaling.decide import parse_target
+
+        return list(parse_target(v))
+
+
+class Replicates(BaseModel):
+    """More seeds at some points: every (arm, model, budget) named here (default: all) also runs with `seeds`.
+    Runs that differ only in their seed measure the noise floor the fit's checks and intervals use."""
+
+    model_config = ConfigDict(extra="forbid")
+    seeds: list[int]
+    arms: list[str] | None = None
+    models: list[str] | None = None
+    tokens: list[int] | None = None
 
 
 class AblateConfig(BaseModel):
@@ -101,6 +125,7 @@ class AblateConfig(BaseModel):
     tokens: list[int]  # token budgets D
     eval: EvalSets
     seeds: list[int] = [0]
+    replicates: list[Replicates] = []
     tokenizer: TokenizerSpec = TokenizerSpec()
     text_field: str = "text"
     seq_len: int = Field(256, ge=2)
@@ -142,6 +167,11 @@ class AblateConfig(BaseModel):
             raise ValueError(f"models {unknown or '[]'}: use ladder names: {', '.join(LADDER)}")
         if not self.tokens or min(self.tokens) <= 0:
             raise ValueError(f"tokens must be a non-empty list of positive budgets, got {self.tokens}")
+        for i, r in enumerate(self.replicates):
+            for key, known in (("arms", list(self.arms)), ("models", self.models), ("tokens", self.tokens)):
+                bad = [x for x in getattr(r, key) or [] if x not in known]
+                if bad:
+                    raise ValueError(f"replicates[{i}].{key}: {bad} not in the experiment's {key}: {known}")
         for arm in self.tokenizer.sample_from or [self.baseline]:
             if arm not in self.arms:
                 raise ValueError(f"tokenizer.sample_from: {arm!r} is not one of the arms: {list(self.arms)}")
@@ -159,9 +189,12 @@ class AblateConfig(BaseModel):
                 if isinstance(s, ArmSpec) and s.control is not None}
 
     def points(self) -> list[dict]:
-        """Every (arm, model, tokens, seed) point in a stable order."""
-        return [{"arm": a, "model": m, "tokens": int(d), "seed": int(s)}
-                for a in self.arms for m in self.models for d in self.tokens for s in self.seeds]
+        """Every (arm, model, tokens, seed) point in a stable order: the grid with `seeds`, then the replicates."""
+        out = [(a, m, int(d), int(s)) for a in self.arms for m in self.models for d in self.tokens for s in self.seeds]
+        for r in self.replicates:
+            out += [(a, m, int(d), int(s)) for a in (r.arms or self.arms) for m in (r.models or self.models)
+                    for d in (r.tokens or self.tokens) for s in r.seeds]
+        return [{"arm": a, "model": m, "tokens": d, "seed": s} for a, m, d, s in dict.fromkeys(out)]
 
 
 def point_cost(cfg: AblateConfig, point: dict) -> float:
@@ -280,7 +313,7 @@ def run_ablate(cfg: AblateConfig, ctx: RunContext | None = None) -> Path:
     inputs = [f for spec in cfg.arms.values() if not isinstance(spec, ArmSpec) for f in resolve_paths(spec)]
     inputs += [f for group in (cfg.eval.text, cfg.eval.pairs, cfg.eval.choices) for f in resolve_paths(group.values())]
     prepare_output(out, "ablate", semantic_config(cfg, ("output", "resources", "runtime", "models", "tokens",
-                                                        "seeds", "fit", "vars")), inputs, ctx.overwrite)
+                                                        "seeds", "replicates", "fit", "vars")), inputs, ctx.overwrite)
     write_json_atomic(cfg.model_dump(mode="json"), out / "config.json")
     tokenizer = ensure_tokenizer(cfg)
     derived = materialize(cfg.arms, out, str(tokenizer), cfg.text_field, cfg.tokenizer.seed)
@@ -318,7 +351,8 @@ def run_ablate(cfg: AblateConfig, ctx: RunContext | None = None) -> Path:
 
     fit_runs(out / "runs.csv", out / "fit", drop_highest=cfg.fit.drop_highest, bootstrap=cfg.fit.bootstrap,
              baseline=cfg.baseline, loss_column=cfg.fit.loss_column, seed=cfg.fit.seed, share=cfg.fit.share,
-             repetition=cfg.fit.repetition, planted=cfg.planted() or None, progress=progress)
+             repetition=cfg.fit.repetition, planted=cfg.planted() or None, progress=progress,
+             target=cfg.fit.target, bootstrap_method=cfg.fit.bootstrap_method)
     _say(progress, f"report: {out / 'fit' / 'report.md'}")
     return out
 

@@ -27,7 +27,23 @@ class FitJob(BaseModel):
                             "auto fits R* when enough runs repeat their pool")
     rstar: float = Field(15.4, gt=0, description="R* when fixed (published: 15.4)")
     compare: bool = Field(True, description="compare the shared and the free model (leave-one-out, AIC/BIC)")
+    target: list[float] | None = Field(None, description="model size and token budget [N, D] (or \"N,D\") to "
+                                                         "predict every arm's loss at, with the probability of each "
+                                                         "pairwise order there")
+    bootstrap_method: Literal["parametric", "points"] = Field(
+        "parametric", description="parametric: every run simulated from the fit with the measured run-to-run noise "
+                                  "(default); points: runs resampled within each arm")
+    check_replicates: int = Field(200, ge=0, description="simulated data sets for the held-out check's spread")
     strict: bool = Field(True, description="refuse runs that cannot determine the model (one-line reason)")
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target(cls, v):
+        if v is None or v == "":
+            return None
+        from pipeline.scaling.decide import parse_target
+
+        return list(parse_target(v))
 
     @field_validator("share", mode="before")
     @classmethod
@@ -50,7 +66,9 @@ def run_fit(job: FitJob, ctx: RunContext) -> dict:
         res = fit_runs(Path(job.runs), Path(job.output), drop_highest=job.drop_highest, bootstrap=job.bootstrap,
                        baseline=job.baseline, loss_column=job.loss_column, seed=job.seed,
                        share=job.share if job.mode == "joint" else [], mode=job.mode, repetition=job.repetition,
-                       rstar=job.rstar, strict=job.strict, compare=job.compare, progress=ctx.progress)
+                       rstar=job.rstar, strict=job.strict, compare=job.compare, progress=ctx.progress,
+                       target=job.target, bootstrap_method=job.bootstrap_method,
+                       check_replicates=job.check_replicates)
     except ValueError as e:  # the fitter's input checks name the file, column or arm
         raise UserError(str(e)) from None
     for arm, a in res["arms"].items():
@@ -66,6 +84,10 @@ def run_fit(job: FitJob, ctx: RunContext) -> dict:
     cmp = res.get("model_comparison")
     if cmp and cmp.get("verdict"):
         print(f"model comparison: {cmp['verdict']}")
+    for line in res.get("answer", []):
+        print(f"answer: {line}")
+    for line in res.get("not_in_answer", []):
+        print(f"not in the answer: {line}")
     print(f"report: {Path(job.output) / 'report.md'}")
     return res
 
@@ -75,8 +97,8 @@ register(StageSpec(
     inputs_help="Runs table (CSV) with columns params, tokens and the loss column; optional arm, flops (else 6ND), "
                 "unique_tokens (the arm's pool) or epochs.",
     help="Fit L(N, D) = E + A/N^alpha + B/D^beta across arms (joint, shared exponents and E by default; or per "
-         "arm, Chinchilla Approach 3), with data multipliers, repetition-aware effective data, crossovers and the "
-         "scaling report.",
+         "arm, Chinchilla Approach 3), check the form against the runs, and report data multipliers, pairwise "
+         "decisions and a ranking, predictions at a target scale, repetition-aware effective data and crossovers.",
     output_help="Output dir: fit.json, report.md, PNG/SVG plots.",
     options=(
         Opt(("--share",), "share", "Parameters common to all arms: any of alpha,beta,E,A (comma-separated), or none "
@@ -89,9 +111,14 @@ register(StageSpec(
         Opt(("--force",), "strict", "Fit even runs that cannot determine the model (the report leads with the "
                                     "reason).", flag=True, value=False),
         Opt(("--drop-highest",), "drop_highest", "Drop the K highest-loss points of each arm before fitting.", int),
-        Opt(("--bootstrap",), "bootstrap", "Bootstrap resamples of points for the 95% intervals (0: none).", int),
+        Opt(("--bootstrap",), "bootstrap", "Bootstrap replicates for the 95% intervals (0: none).", int),
         Opt(("--baseline",), "baseline", "Arm the multipliers are measured against (default: the first)."),
         Opt(("--loss-column",), "loss_column", "Column to fit, e.g. loss, loss:heldout or bpb:heldout."),
         Opt(("--seed",), "seed", "Seed of the bootstrap resampling.", int),
+        Opt(("--target",), "target", "N,D: predict every arm's loss at model size N and token budget D (e.g. "
+                                     "1e9,2e10), with 95% intervals and the probability of each pairwise order.",
+            metavar="N,D"),
+        Opt(("--bootstrap-method",), "bootstrap_method", "parametric (default: runs simulated with the measured "
+                                                         "noise) or points (runs resampled within each arm)."),
     ),
 ))

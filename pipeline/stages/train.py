@@ -45,7 +45,7 @@ register(StageSpec(
         Opt(("--data",), "data", "Training data: any reader input (a stage's output, Parquet, JSONL, .txt, "
                                  "globs); repeatable.", multiple=True),
         Opt(("--tokenizer",), "tokenizer", "Tokenizer dir; if it holds no tokenizer yet, one is trained on --data."),
-        Opt(("--model",), "model", "Model size from the ladder (t0 ... t9, gpt2-small)."),
+        Opt(("--model",), "model", "Model size from the ladder (t000, t00, t0 ... t9, gpt2-small)."),
         Opt(("--tokens",), "tokens", "Token budget D (rounded up to whole steps).", int),
         Opt(("--text-field",), "text_field", "Text column/field of the data (default text)."),
         Opt(("--seq-len",), "seq_len", "Sequence length in tokens.", int),

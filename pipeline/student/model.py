@@ -62,6 +62,8 @@ def _cfg(n_layer: int, n_head: int, d_model: int, **kw) -> ModelConfig:
 
 # Size ladder; the comment is the non-embedding parameter count N.
 LADDER: dict[str, ModelConfig] = {
+    "t000": _cfg(2, 2, 32),  # 0.025M (the demo's smallest rungs: 2 CPU cores)
+    "t00": _cfg(2, 2, 48),  # 0.056M
     "t0": _cfg(2, 2, 64),  # 0.10M  (laptop CPU)
     "t1": _cfg(3, 3, 96),  # 0.33M
     "t2": _cfg(4, 4, 128),  # 0.79M
