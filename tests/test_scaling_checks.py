@@ -45,6 +45,19 @@ def test_well_specified_runs_pass_every_check(tmp_path):
     assert any(s.startswith("Checks: goodness of fit passed") for s in lead)
     md = (tmp_path / "fit" / "report.md").read_text()
     assert "## Checks" in md and "## Decisions" in md and "## Not in the answer" not in md
+    assert checks["held_out"]["details"]["plateau_blind"] is None and "plateau" not in " ".join(lead)
+
+
+def test_three_budgets_say_in_the_lead_that_they_cannot_see_a_plateau(tmp_path):
+    """With three budgets a plateau at the smallest passes the held-out check as a steeper power law (calibration:
+    accepted in 65% of such draws on the demo grid, intervals missing the truth): the lead says the grid is blind."""
+    three = Design(sizes=GRID.sizes[:3], budgets=GRID.budgets[:3], seeds=2)
+    runs = _runs(tmp_path, Truth(dict(CHINCHILLA), dict(ARMS)), design=three)
+    res = fit_runs(runs, tmp_path / "fit", bootstrap=100, share="alpha,beta,E,A", compare=False, progress=False)
+    held = _checks(res)["held_out"]
+    assert held["details"]["budgets"] == 3 and "3 token budgets" in held["details"]["plateau_blind"]
+    line = next(s for s in res["answer"] if s.startswith("Checks:"))
+    assert "early-training plateau at the smallest one would pass" in line
 
 
 def test_a_plateau_fails_the_checks_and_the_answer_drops_the_smallest_budget(tmp_path):

@@ -99,7 +99,8 @@ def _short(c: dict) -> str:
     if c["name"] == "held_out" and d.get("levels"):
         w = max(d["levels"], key=lambda r: abs(r["z"]))
         return (f"{len(d['levels'])} budgets/sizes each predicted from the others; farthest: {w['dim']} = "
-                f"{w['value']:.3g}, {100 * w['mean_obs_minus_pred']:+.2g}% ({w['z']:+.1f} sd); p = {_f(d['p'])}")
+                f"{w['value']:.3g}, {100 * w['mean_obs_minus_pred']:+.2g}% ({w['z']:+.1f} sd); p = {_f(d['p'])}"
+                + (f"; {d['plateau_blind']}" if d.get("plateau_blind") else ""))
     return c["summary"]
 
 
