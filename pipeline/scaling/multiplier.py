@@ -46,14 +46,15 @@ def compute_for_loss(p: dict, loss) -> np.ndarray:
     target = np.asarray(loss, dtype=np.float64)
     _, k, gamma = _exponents(p)
     excess = target - p["E"]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # unreachable or past float range: NaN
         c = 6.0 * (excess / k) ** (-1.0 / gamma)
     return np.where((excess > 0) & np.isfinite(c), c, np.nan)
 
 
 def multiplier(base: dict, arm: dict, loss) -> np.ndarray:
     """M(L*) = C_base(L*) / C_arm(L*); > 1 means the arm reaches L* with less compute. NaN where either can't."""
-    return compute_for_loss(base, loss) / compute_for_loss(arm, loss)
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN where either cannot reach L*
+        return compute_for_loss(base, loss) / compute_for_loss(arm, loss)
 
 
 def multiplier_with_ci(base_fit, arm_fit, loss, level: float = 0.95) -> dict[str, np.ndarray]:
