@@ -143,9 +143,9 @@ def test_demo_config_is_valid():
     assert cfg.planted() == {"control": {"source": "raw", "value": 0.5}}
     assert cfg.arm_paths("control") == ["/d/ablate/arms/control"]
     assert cfg.output == "/d/ablate" and cfg.eval.text == {"heldout": "/d/corpus/_heldout.jsonl"}
-    # three sizes (A shared is identifiable: two cannot separate A from E), three budgets, replicate seeds
-    assert len(cfg.models) == 3 and len(cfg.tokens) == 3 and cfg.fit.share == "alpha,beta,E,A"
-    assert len(cfg.points()) == 3 * 3 * 3 + 3 * 3 and cfg.baseline == "raw"
+    # three sizes (A shared is identifiable: two cannot separate A from E), four budgets (one can be dropped), replicates
+    assert len(cfg.models) == 3 and len(cfg.tokens) == 4 and cfg.fit.share == "alpha,beta,E,A"
+    assert len(cfg.points()) == 3 * 3 * 4 + 3 * 4 and cfg.baseline == "raw"
     assert cfg.fit.target is not None
     with pytest.raises(ValueError, match="circular"):
         AblateConfig.model_validate({**_config(Path("/t")), "vars": {"a": "${b}", "b": "${a}"}})
