@@ -7,10 +7,10 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from pipeline.errors import UserError
 
@@ -176,3 +176,16 @@ def fill_vars(data: Any) -> Any:
     variables = resolve_vars({str(k): str(v) for k, v in (data.get("vars") or {}).items()})
     rest = {k: v for k, v in data.items() if k != "vars"}
     return {**substitute_vars(rest, variables), "vars": variables}
+
+
+def _target(v):
+    """'N,D' or [N, D] -> [N, D] (one clear line when it is not that); None or '' -> None."""
+    if v is None or v == "":
+        return None
+    from pipeline.scaling.decide import parse_target
+
+    return list(parse_target(v))
+
+
+# A target scale (model size N, token budget D) as written in `fit.target`, `--target` or an ablation's `fit:`.
+TargetND = Annotated[list[float] | None, BeforeValidator(_target)]

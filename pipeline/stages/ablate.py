@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipeline.config import fill_vars
+from pipeline.config import TargetND, fill_vars
 from pipeline.errors import UserError
 from pipeline.io import atomic_dir, write_json_atomic, write_text_atomic
 from pipeline.progress import log as _log
@@ -88,19 +88,10 @@ class FitSpec(BaseModel):
     share: str | None = Field(None, description="parameters shared across arms (default alpha,beta,E; none: per-arm "
                                                 "fits); B is always per arm")
     repetition: str = Field("auto", description="repetition-aware data term: auto | fit | fixed | off")
-    target: list[float] | None = Field(None, description="[N, D] (or \"N,D\"): every arm's predicted loss there, "
+    target: TargetND = Field(None, description="[N, D] (or \"N,D\"): every arm's predicted loss there, "
                                                          "with the probability of each pairwise order")
     bootstrap_method: Literal["parametric", "points"] = Field("parametric",
                                                               description="parametric | points (see assay fit)")
-
-    @field_validator("target", mode="before")
-    @classmethod
-    def _target(cls, v):
-        if v is None or v == "":
-            return None
-        from pipeline.scaling.decide import parse_target
-
-        return list(parse_target(v))
 
 
 class Replicates(BaseModel):

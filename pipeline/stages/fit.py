@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pipeline.config import TargetND
 from pipeline.stage import Opt, RunContext, StageSpec, register
 
 
@@ -27,7 +28,7 @@ class FitJob(BaseModel):
                             "auto fits R* when enough runs repeat their pool")
     rstar: float = Field(15.4, gt=0, description="R* when fixed (published: 15.4)")
     compare: bool = Field(True, description="compare the shared and the free model (leave-one-out, AIC/BIC)")
-    target: list[float] | None = Field(None, description="model size and token budget [N, D] (or \"N,D\") to "
+    target: TargetND = Field(None, description="model size and token budget [N, D] (or \"N,D\") to "
                                                          "predict every arm's loss at, with the probability of each "
                                                          "pairwise order there")
     bootstrap_method: Literal["parametric", "points"] = Field(
@@ -35,15 +36,6 @@ class FitJob(BaseModel):
                                   "(default); points: runs resampled within each arm")
     check_replicates: int = Field(200, ge=0, description="simulated data sets for the held-out check's spread")
     strict: bool = Field(True, description="refuse runs that cannot determine the model (one-line reason)")
-
-    @field_validator("target", mode="before")
-    @classmethod
-    def _target(cls, v):
-        if v is None or v == "":
-            return None
-        from pipeline.scaling.decide import parse_target
-
-        return list(parse_target(v))
 
     @field_validator("share", mode="before")
     @classmethod
