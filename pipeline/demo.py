@@ -1,5 +1,5 @@
 """`assay demo` / `make demo`: the whole mission end to end on the embedded corpus, on one laptop (2 CPU cores,
-about 24 minutes). Every step is an assay stage run as a user would run it, and resumable: running the demo again
+about 18 minutes). Every step is an assay stage run as a user would run it, and resumable: running the demo again
 skips what is finished.
 
 1. corpus: the embedded crawl (prose from the extended pool: stdlib + the pinned packages' docstrings), with 5% of
@@ -17,7 +17,7 @@ skips what is finished.
    - `control`: the positive control: raw's documents interleaved with as many tokens of uniformly random word
      tokens (a planted data multiplier of 0.5 against raw);
 3. `ablate` (configs/ablate-demo.yaml): tiny students on `raw`, `filtered` and the control (the other arms are built
-   for the user's own configs) over three sizes and four token budgets, a second seed at the smallest size,
+   for the user's own configs) over three sizes and four token budgets, second seeds at the smallest and largest sizes,
    evaluated on the held-out text; the joint fit across arms, its checks, each arm's data multiplier against raw
    with its interval, the pairwise decisions and ranking, whether the control recovers its planted value, and the
    report with plots.

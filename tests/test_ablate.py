@@ -143,9 +143,12 @@ def test_demo_config_is_valid():
     assert cfg.planted() == {"control": {"source": "raw", "value": 0.5}}
     assert cfg.arm_paths("control") == ["/d/ablate/arms/control"]
     assert cfg.output == "/d/ablate" and cfg.eval.text == {"heldout": "/d/corpus/_heldout.jsonl"}
-    # three sizes (A shared is identifiable: two cannot separate A from E), four budgets (one can be dropped), replicates
+    # three sizes (A shared is identifiable: two cannot separate A from E), four budgets (one can be dropped),
+    # replicate seeds at the smallest and the largest size (the seed noise grows with size)
     assert len(cfg.models) == 3 and len(cfg.tokens) == 4 and cfg.fit.share == "alpha,beta,E,A"
-    assert len(cfg.points()) == 3 * 3 * 4 + 3 * 4 and cfg.baseline == "raw"
+    replicated = {(p["arm"], p["model"]) for p in cfg.points() if p["seed"] != 0}
+    assert {m for _, m in replicated} == {cfg.models[0], cfg.models[-1]} and {a for a, _ in replicated} == set(cfg.arms)
+    assert len(cfg.points()) == 3 * 3 * 4 + 3 * 3 and cfg.baseline == "raw"
     assert cfg.fit.target is not None
     with pytest.raises(ValueError, match="circular"):
         AblateConfig.model_validate({**_config(Path("/t")), "vars": {"a": "${b}", "b": "${a}"}})

@@ -48,6 +48,21 @@ def test_well_specified_runs_pass_every_check(tmp_path):
     assert checks["held_out"]["details"]["plateau_blind"] is None and "plateau" not in " ".join(lead)
 
 
+def test_a_floor_from_one_model_size_says_so(tmp_path):
+    """Replicate seeds at one size only: the goodness-of-fit line says the floor may understate the other sizes'
+    noise (the demo's floor from its smallest student alone rejected a form a floor from all sizes accepted)."""
+    design = Design(sizes=GRID.sizes, budgets=GRID.budgets, seeds=1, replicates=[([GRID.sizes[0]], GRID.budgets, 1)])
+    runs = _runs(tmp_path, Truth(dict(CHINCHILLA), dict(ARMS)), design=design)
+    res = fit_runs(runs, tmp_path / "fit", bootstrap=50, share="alpha,beta,E,A", compare=False, progress=False)
+    gof = _checks(res)["goodness_of_fit"]
+    assert gof["details"]["floor_one_size"] and "one model size only (N = 2e+07)" in gof["summary"]
+    spread = Design(sizes=GRID.sizes, budgets=GRID.budgets, seeds=1,
+                    replicates=[([GRID.sizes[0]], GRID.budgets[:1], 1), ([GRID.sizes[-1]], GRID.budgets[1:3], 1)])
+    runs = _runs(tmp_path, Truth(dict(CHINCHILLA), dict(ARMS)), design=spread, name="spread.csv")
+    res = fit_runs(runs, tmp_path / "fit2", bootstrap=50, share="alpha,beta,E,A", compare=False, progress=False)
+    assert _checks(res)["goodness_of_fit"]["details"]["floor_one_size"] is None
+
+
 def test_three_budgets_say_in_the_lead_that_they_cannot_see_a_plateau(tmp_path):
     """With three budgets a plateau at the smallest passes the held-out check as a steeper power law (calibration:
     accepted in 65% of such draws on the demo grid, intervals missing the truth): the lead says the grid is blind."""
