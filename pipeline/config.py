@@ -77,7 +77,7 @@ def format_validation_error(model: type[BaseModel], err: ValidationError, source
         else:
             msg = e["msg"].removeprefix("Value error, ")
             got = e.get("input")
-            shown = "" if isinstance(got, dict) else f" (got {got!r})"
+            shown = "" if isinstance(got, dict) or repr(got) in msg else f" (got {got!r})"
             lines.append(f"{key}: {msg}{shown}")
     return f"{source}: " + "; ".join(lines)
 

@@ -17,11 +17,12 @@ After a joint fit (`pipeline.scaling.joint`), three checks and a rule, each answ
 4. **Extrapolation distance** (applied where the report uses a number): beyond `EXTRAPOLATION_LIMIT` times the
    largest model size or token budget of the runs (that squared, in compute) a number is an extrapolation.
 
-With fewer than `PLATEAU_MIN_BUDGETS` token budgets per design, check 2 cannot see an early-training plateau at the
-smallest budget: leaving that budget out leaves too few to fix the data term's curvature, and a plateau there reads as
-a steeper power law (`benchmarks/calibration.py`: on the demo's three budgets a 6% plateau passed the checks in 65% of
-simulated ablations, with intervals that missed the truth; four budgets caught it every time). The held-out check then
-says so, and the report's lead carries it.
+With fewer than `PLATEAU_MIN_BUDGETS` token budgets, or budgets spanning less than `PLATEAU_MIN_SPAN`, check 2
+cannot reliably see an early-training plateau at the smallest budgets: leaving a budget out leaves too little to fix
+the data term's curvature, and a plateau there reads as a steeper power law (`benchmarks/calibration.py`, a 6%
+plateau: three budgets over 2x passed the checks in 65% of simulated ablations, four over 2.8x in 31%, four over 8x
+in none; the intervals of the draws it passed missed the truth). The held-out check then says so, and the report's
+lead carries it.
 
 A check fails at p < `ALPHA`.  When 1 or 2 fails, `trim_candidates` gives the fits without the smallest budgets
 (one level at a time, keeping at least three budgets and a fittable design) that `pipeline.scaling.assess` tries:
@@ -45,6 +46,7 @@ ALPHA = 0.01
 NULL_REPLICATES = 200
 EXTRAPOLATION_LIMIT = 4.0
 PLATEAU_MIN_BUDGETS = 4     # token budgets needed before the held-out check can see a plateau at the smallest one
+PLATEAU_MIN_SPAN = 4.0      # and the span (largest / smallest budget) they need, as `fit.py`'s narrow-range warning
 FLOOR_MIN_DF = 2            # replicate degrees of freedom below this: the floor is not measured
 
 ALL = "all"                  # what a failed check takes out of the report's lead
@@ -184,7 +186,7 @@ def check_fit(fit, pts, *, replicates: int = NULL_REPLICATES, seed: int = 0, alp
         what = "budget" if w["dim"] == "D" else "size"
         side = "above" if w["mean_obs_minus_pred"] > 0 else "below"
         n_budgets = len(_levels(pts.log_d))
-        blind = plateau_blind(n_budgets)
+        blind = plateau_blind(n_budgets, float(np.exp(pts.log_d.max() - pts.log_d.min())))
         out.append(Check("held_out", "fail" if p < alpha else "pass",
                          f"each of {len(levels)} budgets/sizes left out and predicted from the rest: the runs at "
                          f"{what} {w['dim']} = {w['value']:.3g} sit {100 * abs(w['mean_obs_minus_pred']):.2g}% "
@@ -207,12 +209,17 @@ def check_fit(fit, pts, *, replicates: int = NULL_REPLICATES, seed: int = 0, alp
     return out
 
 
-def plateau_blind(n_budgets: int) -> str | None:
-    """What the held-out check cannot see on a grid of `n_budgets` token budgets (None: nothing it should)."""
-    if n_budgets >= PLATEAU_MIN_BUDGETS:
-        return None
-    return (f"with {n_budgets} token budgets an early-training plateau at the smallest one would pass as a steeper "
-            f"power law (it takes {PLATEAU_MIN_BUDGETS} or more to see one): the multipliers assume there is none")
+def plateau_blind(n_budgets: int, span: float) -> str | None:
+    """What the held-out check cannot see on a grid of `n_budgets` token budgets spanning `span` (largest /
+    smallest); None: nothing it should."""
+    if n_budgets < PLATEAU_MIN_BUDGETS:
+        return (f"with {n_budgets} token budgets an early-training plateau at the smallest one would pass as a steeper "
+                f"power law (it takes {PLATEAU_MIN_BUDGETS} or more to see one): the multipliers assume there is none")
+    if span < PLATEAU_MIN_SPAN:
+        return (f"with token budgets over only {span:.2g}x an early-training plateau at the smallest ones can pass as a "
+                f"steeper power law (it takes {PLATEAU_MIN_SPAN:g}x or more to see one reliably): the multipliers "
+                "assume there is none")
+    return None
 
 
 def _cell_rms(pts, cells, pred) -> float:
