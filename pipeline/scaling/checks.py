@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from pipeline.scaling.fit import MIN_SPAN, is_narrow
 from pipeline.scaling.joint import COORD_NAMES, SHAREABLE, FreeParams, Points
 from pipeline.scaling.repetition import RSTAR_PUBLISHED, log_effective_tokens
 
@@ -125,10 +126,10 @@ def design_warnings(lay: FreeParams, pts: Points) -> list[str]:
             if len(v) == 0:
                 continue
             levels, span = _levels(v), float(math.exp(v.max() - v.min()))
-            if levels >= 2 and (levels < 3 or span < 3.95):  # 4x, with budgets rounded to whole batches
+            if levels >= 2 and (levels < 3 or is_narrow(span)):
                 who = "" if col in lay.share else f"arm {lay.arms[k]!r}: "
                 out.append(f"{who}narrow {name} range: {levels} distinct values spanning {span:.3g}x "
-                           f"(want >= 3 values over >= 4x)")
+                           f"(want >= 3 values over >= {MIN_SPAN:g}x)")
     return out
 
 

@@ -33,6 +33,12 @@ GRID_B = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)
 # Loose L-BFGS-B box; an optimum on it is reported as ill-conditioned.
 BOUNDS = ((-20.0, 60.0), (-20.0, 60.0), (-20.0, 10.0), (0.0, 5.0), (0.0, 5.0))
 MIN_POINTS_MARGIN = 3  # warn below 5 parameters + this many points
+MIN_SPAN = 4.0  # sizes and budgets should span at least this much (largest / smallest)
+
+
+def is_narrow(span: float) -> bool:
+    """A range of sizes or budgets narrower than `MIN_SPAN` (with slack: budgets are rounded up to whole batches)."""
+    return span < MIN_SPAN - 0.05
 
 
 def init_grid() -> np.ndarray:
@@ -253,8 +259,9 @@ def conditioning_warnings(fit: FitResult, n: np.ndarray, d: np.ndarray) -> list[
         span = float(v.max() / v.min())
         if len(uniq) < 2:
             out.append(f"all points share one {name} = {uniq[0]:.4g}: its exponent and coefficient are not identifiable")
-        elif len(uniq) < 3 or span < 3.95:  # 4x, with budgets rounded to whole batches
-            out.append(f"narrow {name} range: {len(uniq)} distinct values spanning {span:.3g}x (want >= 3 values over >= 4x)")
+        elif len(uniq) < 3 or is_narrow(span):
+            out.append(f"narrow {name} range: {len(uniq)} distinct values spanning {span:.3g}x (want >= 3 values over "
+                       f">= {MIN_SPAN:g}x)")
     if not fit.converged:
         out.append("L-BFGS-B did not report convergence for the best start")
     grid_span = {"a": (GRID_A[0], GRID_A[-1]), "b": (GRID_B[0], GRID_B[-1]), "e": (GRID_E[0], GRID_E[-1]),

@@ -17,7 +17,7 @@ After a joint fit (`pipeline.scaling.joint`), three checks and a rule, each answ
 4. **Extrapolation distance** (applied where the report uses a number): beyond `EXTRAPOLATION_LIMIT` times the
    largest model size or token budget of the runs (that squared, in compute) a number is an extrapolation.
 
-With fewer than `PLATEAU_MIN_BUDGETS` token budgets, or budgets spanning less than `PLATEAU_MIN_SPAN`, check 2
+With fewer than `PLATEAU_MIN_BUDGETS` token budgets, or budgets spanning less than `fit.MIN_SPAN`, check 2
 cannot reliably see an early-training plateau at the smallest budgets: leaving a budget out leaves too little to fix
 the data term's curvature, and a plateau there reads as a steeper power law (`benchmarks/calibration.py`, a 6%
 plateau: three budgets over 2x passed the checks in 65% of simulated ablations, four over 2.8x in 31%, four over 8x
@@ -41,12 +41,12 @@ from scipy import stats
 from pipeline.scaling import lm
 from pipeline.scaling import noise as noise_model
 from pipeline.scaling.checks import problems
+from pipeline.scaling.fit import MIN_SPAN, is_narrow
 
 ALPHA = 0.01
 NULL_REPLICATES = 200
 EXTRAPOLATION_LIMIT = 4.0
 PLATEAU_MIN_BUDGETS = 4     # token budgets needed before the held-out check can see a plateau at the smallest one
-PLATEAU_MIN_SPAN = 4.0      # and the span (largest / smallest budget) they need, as `fit.py`'s narrow-range warning
 FLOOR_MIN_DF = 2            # replicate degrees of freedom below this: the floor is not measured
 
 ALL = "all"                  # what a failed check takes out of the report's lead
@@ -215,10 +215,10 @@ def plateau_blind(n_budgets: int, span: float) -> str | None:
     if n_budgets < PLATEAU_MIN_BUDGETS:
         return (f"with {n_budgets} token budgets an early-training plateau at the smallest one would pass as a steeper "
                 f"power law (it takes {PLATEAU_MIN_BUDGETS} or more to see one): the multipliers assume there is none")
-    if span < PLATEAU_MIN_SPAN:
-        return (f"with token budgets over only {span:.2g}x an early-training plateau at the smallest ones can pass as a "
-                f"steeper power law (it takes {PLATEAU_MIN_SPAN:g}x or more to see one reliably): the multipliers "
-                "assume there is none")
+    if is_narrow(span):
+        return (f"with token budgets over only {span:.2g}x an early-training plateau at the smallest ones can pass "
+                f"as a steeper power law (it takes {MIN_SPAN:g}x or more to see one reliably): the multipliers assume "
+                "there is none")
     return None
 
 
